@@ -1,0 +1,41 @@
+"""Demo users for `manage.py seed_demo`."""
+
+from django.contrib.auth import get_user_model
+
+from accounts.models import Role
+
+DEMO_PASSWORD = "digis-demo-pass"
+
+DEMO_CREATORS = [
+    ("luna", "Luna Park", "Late-night lo-fi producer. Ask me about synths."),
+    ("kai", "Kai Moreno", "Speedrunner and streamer. Tips on routing, gear and grit."),
+    ("maya", "Maya Chen", "Yoga teacher. Private 1:1 sessions and breathing coaching."),
+    ("theo", "Theo Brandt", "Chef. I'll cook along with you over video."),
+    ("zara", "Zara Okafor", "Stylist and thrift-hunter. Send me your outfit."),
+    ("noah", "Noah Silva", "Guitar lessons for every level, voice or video."),
+    ("ivy", "Ivy Laurent", "Tarot, astrology and good conversation."),
+    ("omar", "Omar Haddad", "Personal trainer. Form checks on call."),
+]
+
+
+def _user(username, *, email, first_name="", last_name="", role=Role.FAN, is_staff=False, is_superuser=False):
+    User = get_user_model()
+    user = User.objects.filter(username__iexact=username).first()
+    if user is None:
+        user = User(username=username, email=email, first_name=first_name, last_name=last_name, role=role,
+                    is_staff=is_staff, is_superuser=is_superuser)
+        user.set_password(DEMO_PASSWORD)
+        user.save()
+    return user
+
+
+def seed(context):
+    creators = []
+    for username, name, bio in DEMO_CREATORS:
+        first, _, last = name.partition(" ")
+        creators.append(_user(username, email=f"{username}@demo.digis.local", first_name=first, last_name=last, role=Role.CREATOR))
+    context["creators"] = creators
+    context["creator_bios"] = {username: bio for username, _, bio in DEMO_CREATORS}
+    context["fan"] = _user("alice", email="alice@demo.digis.local", first_name="Alice", last_name="Fan")
+    context["admin"] = _user("admin", email="admin@demo.digis.local", role=Role.ADMIN, is_staff=True, is_superuser=True)
+    context["logins"] += [("alice", DEMO_PASSWORD, "fan"), ("luna", DEMO_PASSWORD, "creator"), ("admin", DEMO_PASSWORD, "admin")]

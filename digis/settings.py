@@ -1,0 +1,386 @@
+"""Digis settings: one module, driven by environment variables (12-factor).
+
+With no variables at all this is the *embedded default*: SQLite (WAL), the
+in-memory channel layer, the local-memory cache and Celery tasks run in-process
+with an in-process beat (see ``digis.embedded``). ``DATABASE_URL`` switches to
+PostgreSQL, ``REDIS_URL`` to Redis for channels, cache and the Celery broker.
+Every variable is listed in README.md; keep that table in step with this file.
+"""
+
+import sys
+from pathlib import Path
+from datetime import timedelta
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+TESTING = env.bool("DIGIS_TESTING", default="pytest" in sys.modules)
+
+# --- Secrets and hosts -----------------------------------------------------
+# Production (DEBUG=false) refuses to start without a real secret and hosts:
+# a guessable key forges sessions and password-reset links.
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default="dev-insecure-digis-key-do-not-use-in-production-0123456789")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+else:
+    SECRET_KEY = env("SECRET_KEY", default="")
+    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+    if not SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured("SECRET_KEY (50+ random characters) is required when DEBUG=false")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG=false")
+
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
+    "csp",
+    "channels",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "djstripe",
+    "digis.apps.DigisConfig",
+    "accounts.apps.AccountsConfig",
+    "creators.apps.CreatorsConfig",
+    "ledger.apps.LedgerConfig",
+    "payments.apps.PaymentsConfig",
+    "calls.apps.CallsConfig",
+    "streaming.apps.StreamingConfig",
+    "messaging.apps.MessagingConfig",
+    "notifications.apps.NotificationsConfig",
+]
+
+MIDDLEWARE = [
+    "digis.middleware.RequestIDMiddleware",
+    "digis.middleware.AccessLogMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "digis.middleware.GlobalRateLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "digis.middleware.PermissionsPolicyMiddleware",
+]
+
+ROOT_URLCONF = "digis.urls"
+WSGI_APPLICATION = None
+ASGI_APPLICATION = "digis.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "digis.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+DB_IS_POSTGRES = _db["ENGINE"] == "django.db.backends.postgresql"
+if DB_IS_POSTGRES:
+    # Django's native psycopg 3 pool: connections are reused by the pool, so
+    # CONN_MAX_AGE must stay 0. The statement timeout is set server-side per
+    # connection so a runaway query cannot hold locks forever.
+    _db["CONN_MAX_AGE"] = 0
+    _db["CONN_HEALTH_CHECKS"] = True
+    _options = _db.setdefault("OPTIONS", {})
+    if env.bool("DB_POOL", default=True):
+        _options["pool"] = {
+            "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+            "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+            "timeout": env.int("DB_POOL_TIMEOUT_S", default=10),
+        }
+    _options["options"] = f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=10_000)}"
+    _db.setdefault("TEST", {})["NAME"] = env("TEST_DATABASE_NAME", default="test_digis")
+else:
+    # WAL lets readers run beside the one writer; IMMEDIATE transactions take
+    # the write lock up front so two writers queue instead of deadlocking.
+    _db.setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+            "transaction_mode": "IMMEDIATE",
+        }
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=200)
+
+# --- Redis: cache, channel layer, Celery broker ---------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="digis"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+                "prefix": env("CHANNELS_PREFIX", default="digis"),
+                # A tab that stops reading must not grow Redis without bound:
+                # 200 queued events per channel, dropped after 60 s unread.
+                "capacity": env.int("CHANNELS_CAPACITY", default=200),
+                "expiry": env.int("CHANNELS_EXPIRY_S", default=60),
+                "group_expiry": 86400,
+            },
+        }
+    }
+    CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+    CELERY_TASK_ALWAYS_EAGER = False
+    EMBEDDED_JOBS = False
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "digis"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 200, "expiry": 60}}}
+    # Embedded default: no broker. Tasks run in-process (after commit) and the
+    # beat schedule is driven by a thread inside the web process, so jobs share
+    # the in-memory channel layer and cache with the sockets they notify.
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+    EMBEDDED_JOBS = True
+
+CELERY_TASK_EAGER_PROPAGATES = TESTING
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Periodic jobs. Apps add theirs here (name -> task, schedule in seconds).
+CELERY_BEAT_SCHEDULE = {
+    "digis-heartbeat": {"task": "digis.tasks.beat_heartbeat", "schedule": 60.0},
+}
+
+# --- Realtime ---------------------------------------------------------------
+PRESENCE_TTL_S = env.int("PRESENCE_TTL_S", default=90)
+REALTIME_PING_INTERVAL_S = 30
+
+# --- Auth ------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+if TESTING:
+    # Argon2 by design costs ~50 ms per hash; the suite creates thousands of
+    # users. Tests that check the production hasher override this.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"] + PASSWORD_HASHERS
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+# --- API -------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "digis.authentication.BearerAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "digis.api.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Which function turns a bearer token into a user (the API and the socket
+# share it). The accounts app provides the JWT implementation.
+BEARER_TOKEN_AUTHENTICATOR = "accounts.tokens.user_for_access_token"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Digis API",
+    "DESCRIPTION": "Tokens, creators, calls and messages. Errors share one body: "
+    '{"error": {"code", "message", "fields", "request_id"}}.',
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Rate limits (django-ratelimit) -----------------------------------------
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "digis.net.client_ip_for_ratelimit"
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+GLOBAL_RATE_LIMIT = env("GLOBAL_RATE_LIMIT", default="300/m")
+# How many reverse proxies in front of us append to X-Forwarded-For. 0 means
+# the header is ignored: trusting it blindly lets anyone pick their own IP.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# --- Security --------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+# Camera and microphone are the product (calls), for our own origin only.
+PERMISSIONS_POLICY = "camera=(self), microphone=(self), geolocation=(), payment=(self), usb=()"
+if not DEBUG:
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    if env.bool("SECURE_PROXY_SSL_HEADER", default=False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+CSP_EXTRA_SCRIPT_SRC = env.list("CSP_EXTRA_SCRIPT_SRC", default=[])
+CSP_EXTRA_CONNECT_SRC = env.list("CSP_EXTRA_CONNECT_SRC", default=[])
+CSP_EXTRA_FRAME_SRC = env.list("CSP_EXTRA_FRAME_SRC", default=[])
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *CSP_EXTRA_SCRIPT_SRC],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "media-src": ["'self'", "blob:"],
+        "connect-src": ["'self'", "ws:", "wss:", *CSP_EXTRA_CONNECT_SRC],
+        "frame-src": ["'self'", *CSP_EXTRA_FRAME_SRC],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# --- I18N, static, media ---------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- E-mail ----------------------------------------------------------------
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_URL = env("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Digis <no-reply@digis.local>")
+
+# --- Logging: one JSON object per line ------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "digis.logging.RequestIDFilter"}},
+    "formatters": {"json": {"()": "digis.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # The access log below replaces Django's own request warnings.
+        "django.request": {"level": "ERROR"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+# --- Sentry ---------------------------------------------------------------
+SENTRY_DSN = env("SENTRY_DSN", default="")
+SENTRY_ENVIRONMENT = env("SENTRY_ENVIRONMENT", default="development" if DEBUG else "production")
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+
+# --- Stripe (dj-stripe) -----------------------------------------------------
+STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_digis_localstripe")
+STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_digis_localstripe")
+STRIPE_API_HOST = env("STRIPE_API_HOST", default="")
+DJSTRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_USE_NATIVE_JSONFIELD = True
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+# --- Agora ---------------------------------------------------------------
+AGORA_APP_ID = env("AGORA_APP_ID", default="")
+AGORA_APP_CERTIFICATE = env("AGORA_APP_CERTIFICATE", default="")
+
+# --- Ledger ----------------------------------------------------------------
+# Share of every charge the platform keeps, in basis points (2000 = 20 %,
+# the creator keeps 80 %). Rounding always favours the creator.
+PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=2000)
+
+if SENTRY_DSN:
+    from digis.observability import init_sentry
+
+    init_sentry(dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE)
+
+# --- JWT (accounts) ---------------------------------------------------------
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=14)),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}

@@ -1,0 +1,26 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from digis import health, views
+
+# Each app owns two URL modules: `urls` (server-rendered pages) and
+# `api_urls` (DRF endpoints under /api/).
+APPS = ["accounts", "creators", "ledger", "payments", "calls", "streaming", "messaging", "notifications"]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/auth/browsable/", include("rest_framework.urls")),
+]
+urlpatterns += [path("api/", include(f"{app}.api_urls")) for app in APPS]
+urlpatterns += [path("", include(f"{app}.urls")) for app in APPS]
+
+handler400 = "digis.views.handler400"
+handler403 = "digis.views.handler403"
+handler404 = "digis.views.handler404"
+handler500 = "digis.views.handler500"

@@ -1,0 +1,42 @@
+"""Site-wide pages and error handlers."""
+
+from django.contrib.auth import get_user_model
+from django.http import JsonResponse
+from django.shortcuts import render
+
+from digis.api import error_body
+
+
+def home(request):
+    # The Creators app replaces this list with real discovery; until then the
+    # home page shows the newest creators by role.
+    creators = get_user_model().objects.filter(role="creator", is_active=True).order_by("-date_joined")[:12]
+    return render(request, "home.html", {"creators": creators})
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def handler404(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body(code="not_found", message="Not found."), status=404)
+    return render(request, "404.html", status=404)
+
+
+def handler500(request):
+    if _wants_json(request):
+        return JsonResponse(error_body(code="server_error", message="Something went wrong on our side."), status=500)
+    return render(request, "500.html", status=500)
+
+
+def handler403(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body(code="forbidden", message="You may not do that."), status=403)
+    return render(request, "403.html", status=403)
+
+
+def handler400(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body(code="bad_request", message="Bad request."), status=400)
+    return render(request, "400.html", status=400)
