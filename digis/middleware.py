@@ -1,0 +1,115 @@
+"""Cross-cutting HTTP middleware: request ids, access log, global rate limit."""
+
+import logging
+import time
+
+from django.conf import settings
+from django.db import connection
+from django_ratelimit.core import get_usage
+
+from digis.api import api_error_response
+from digis.request_context import make_request_id, reset_request_id, set_request_id
+
+access_logger = logging.getLogger("digis.access")
+slow_query_logger = logging.getLogger("digis.slow_query")
+
+
+class RequestIDMiddleware:
+    """Adopt a sane incoming X-Request-ID or make one; echo it on the response."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = make_request_id(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        token = set_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class _SlowQueryLogger:
+    """connection.execute_wrapper that logs queries slower than SLOW_QUERY_MS."""
+
+    def __init__(self, threshold_ms: int):
+        self.threshold_ms = threshold_ms
+
+    def __call__(self, execute, sql, params, many, context):
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if elapsed_ms >= self.threshold_ms:
+                slow_query_logger.warning(
+                    "slow query", extra={"duration_ms": round(elapsed_ms, 1), "sql": sql[:2000]}
+                )
+
+
+class AccessLogMiddleware:
+    """One structured line per request: method, route, status, duration, user, request id."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.slow_query_logger = _SlowQueryLogger(settings.SLOW_QUERY_MS)
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        with connection.execute_wrapper(self.slow_query_logger):
+            response = self.get_response(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        match = getattr(request, "resolver_match", None)
+        user = getattr(request, "user", None)
+        access_logger.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": match.route if match else None,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 1),
+                "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
+            },
+        )
+        return response
+
+
+class GlobalRateLimitMiddleware:
+    """A per-IP ceiling on all traffic (GLOBAL_RATE_LIMIT, default 300/min).
+
+    Counters live in the default cache, so with REDIS_URL they hold across
+    every web process. Health probes are exempt: a load balancer must always
+    be able to ask.
+    """
+
+    EXEMPT_PREFIXES = ("/healthz", "/readyz", "/static/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.RATELIMIT_ENABLE and not request.path.startswith(self.EXEMPT_PREFIXES):
+            usage = get_usage(request, group="global", key="ip", rate=settings.GLOBAL_RATE_LIMIT, increment=True)
+            if usage and usage["should_limit"]:
+                retry_after = max(1, int(usage["time_left"]))
+                return api_error_response(
+                    code="rate_limited",
+                    message="Too many requests. Slow down and try again shortly.",
+                    status_code=429,
+                    headers={"Retry-After": str(retry_after)},
+                )
+        return self.get_response(request)
+
+
+class PermissionsPolicyMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
