@@ -1,0 +1,29 @@
+"""ASGI entry point for daphne: HTTP and the /ws/ socket."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digis.settings")
+django_asgi_app = get_asgi_application()  # sets up Django before the imports below
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from digis.realtime.auth import SocketAuthStack  # noqa: E402
+from digis.realtime.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        # Foreign origins are refused before any auth runs: a page on another
+        # site must not ride a fan's session cookie into our socket.
+        "websocket": AllowedHostsOriginValidator(SocketAuthStack(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+if settings.EMBEDDED_JOBS and os.environ.get("DIGIS_EMBEDDED_BEAT") == "1":
+    from digis.embedded import start_embedded_beat
+
+    start_embedded_beat()
