@@ -384,3 +384,22 @@ SIMPLE_JWT = {
     "SIGNING_KEY": env("JWT_SIGNING_KEY", default=SECRET_KEY),
     "AUTH_HEADER_TYPES": ("Bearer",),
 }
+
+# --- calls (media: Agora tokens, WebRTC ICE servers, signalling) ---------------
+# An Agora token lives for what the fan's balance covers plus this grace, and
+# never longer than the cap; the page renews it when the SDK says it expires.
+AGORA_TOKEN_GRACE_S = env.int("AGORA_TOKEN_GRACE_S", default=120)
+AGORA_TOKEN_MAX_S = env.int("AGORA_TOKEN_MAX_S", default=4 * 3600)
+# Peer-to-peer calls (no Agora): ICE servers handed to the browsers. Default
+# none: two windows on one machine connect directly. With WEBRTC_TURN_SECRET
+# (coturn use-auth-secret) TURN credentials are minted per user for the TTL.
+WEBRTC_STUN_URLS = env.list("WEBRTC_STUN_URLS", default=[])
+WEBRTC_TURN_URLS = env.list("WEBRTC_TURN_URLS", default=[])
+WEBRTC_TURN_SECRET = env("WEBRTC_TURN_SECRET", default="")
+WEBRTC_TURN_USERNAME = env("WEBRTC_TURN_USERNAME", default="")
+WEBRTC_TURN_CREDENTIAL = env("WEBRTC_TURN_CREDENTIAL", default="")
+WEBRTC_TURN_TTL_S = env.int("WEBRTC_TURN_TTL_S", default=6 * 3600)
+# call.signal relay: largest payload (an SDP offer is a few KiB) and a flood
+# guard per sender and call (ICE gathering sends a few dozen candidates).
+CALL_SIGNAL_MAX_BYTES = env.int("CALL_SIGNAL_MAX_BYTES", default=32 * 1024)
+CALL_SIGNAL_RATE = (env.int("CALL_SIGNAL_RATE_COUNT", default=200), env.int("CALL_SIGNAL_RATE_WINDOW_S", default=10))
