@@ -1,0 +1,46 @@
+"""Reads other apps share: who is busy in a call, and a call as its parties see it."""
+
+from collections.abc import Iterable
+
+from django.db.models import Q
+
+from calls.models import LIVE_Q, CallSession
+from digis.errors import NotFound
+
+
+def busy_user_ids(user_ids: Iterable) -> set[str]:
+    """The subset of ``user_ids`` (as strings) in a ringing, accepted, active or paused call.
+
+    Either side counts: a creator who is ringing someone else is as busy as
+    one on a call. One query on the live partial indexes.
+    """
+    ids = {str(user_id) for user_id in user_ids}
+    if not ids:
+        return set()
+    rows = CallSession.objects.filter(LIVE_Q).filter(Q(fan_id__in=ids) | Q(creator_id__in=ids)).values_list("fan_id", "creator_id")
+    busy = set()
+    for fan_id, creator_id in rows:
+        busy.add(str(fan_id))
+        busy.add(str(creator_id))
+    return busy & ids
+
+
+def call_for_party(*, call_id, user) -> CallSession:
+    """The call, if ``user`` is one of its two parties; otherwise 404, exactly like a call that does not exist."""
+    call = CallSession.objects.select_related("fan", "creator").filter(pk=call_id).filter(Q(fan=user) | Q(creator=user)).first()
+    if call is None:
+        raise NotFound("No such call.", code="call_not_found")
+    return call
+
+
+def live_call_of(user) -> CallSession | None:
+    return CallSession.objects.filter(LIVE_Q).filter(Q(fan=user) | Q(creator=user)).first()
+
+
+def live_call_count() -> int:
+    return CallSession.objects.filter(LIVE_Q).count()
+
+
+def call_history(user):
+    """The calls ``user`` took part in, newest first (the API pages through it by cursor)."""
+    return CallSession.objects.filter(Q(fan=user) | Q(creator=user)).select_related("fan", "creator")
