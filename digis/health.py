@@ -32,7 +32,7 @@ def _check_cache() -> str:
     cache.set("readyz:probe", nonce, 10)
     if cache.get("readyz:probe") != nonce:
         raise RuntimeError("cache did not return what was written")
-    return cache.__class__.__name__
+    return settings.CACHES["default"]["BACKEND"].rsplit(".", 1)[-1]
 
 
 async def _check_channel_layer() -> str:

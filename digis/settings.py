@@ -17,7 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=True)
 TESTING = env.bool("DIGIS_TESTING", default="pytest" in sys.modules)
@@ -342,6 +343,8 @@ LOGGING = {
         # The access log below replaces Django's own request warnings.
         "django.request": {"level": "ERROR"},
         "daphne": {"level": "WARNING"},
+        # One line per task run is noise at INFO; failures still log.
+        "celery.app.trace": {"level": "WARNING"},
     },
 }
 
@@ -403,3 +406,20 @@ WEBRTC_TURN_TTL_S = env.int("WEBRTC_TURN_TTL_S", default=6 * 3600)
 # guard per sender and call (ICE gathering sends a few dozen candidates).
 CALL_SIGNAL_MAX_BYTES = env.int("CALL_SIGNAL_MAX_BYTES", default=32 * 1024)
 CALL_SIGNAL_RATE = (env.int("CALL_SIGNAL_RATE_COUNT", default=200), env.int("CALL_SIGNAL_RATE_WINDOW_S", default=10))
+
+# --- accounts ---------------------------------------------------------------
+# Sign-in lockout: failed attempts per account and per client IP in a window
+# (django-ratelimit rate strings, "5/15m" = 5 per 15 minutes).
+ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT = env("ACCOUNTS_LOGIN_FAILURES_PER_ACCOUNT", default="5/15m")
+ACCOUNTS_LOGIN_FAILURES_PER_IP = env("ACCOUNTS_LOGIN_FAILURES_PER_IP", default="5/15m")
+ACCOUNTS_SIGNUP_RATE_PER_IP = env("ACCOUNTS_SIGNUP_RATE_PER_IP", default="10/h")
+ACCOUNTS_RESET_RATE_PER_IP = env("ACCOUNTS_RESET_RATE_PER_IP", default="10/h")
+ACCOUNTS_RESET_RATE_PER_EMAIL = env("ACCOUNTS_RESET_RATE_PER_EMAIL", default="3/h")
+ACCOUNTS_VERIFY_MAX_AGE_S = env.int("ACCOUNTS_VERIFY_MAX_AGE_S", default=3 * 24 * 3600)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_S", default=3600)
+ACCOUNTS_AVATAR_MAX_BYTES = env.int("ACCOUNTS_AVATAR_MAX_BYTES", default=5 * 1024 * 1024)
+ACCOUNTS_AVATAR_MAX_PIXELS = env.int("ACCOUNTS_AVATAR_MAX_PIXELS", default=25_000_000)
+ACCOUNTS_AVATAR_SIZE_PX = 512
+# Moderators and admins must pass TOTP to use /admin/ (see accounts/admin.py).
+ACCOUNTS_ADMIN_REQUIRES_OTP = env.bool("ACCOUNTS_ADMIN_REQUIRES_OTP", default=True)
+OTP_TOTP_ISSUER = "Digis"
