@@ -1,1 +1,147 @@
-from django.db import models  # noqa: F401
+"""Double-entry ledger tables.
+
+Every movement of tokens is one `Transaction` with two or more `Entry` rows whose
+amounts sum to zero. Rows are append-only: PostgreSQL triggers (migration 0002)
+refuse UPDATE and DELETE and check each transaction's sum at commit. Only
+`ledger.services` writes here.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class AccountKind(models.TextChoices):
+    WALLET = "wallet", "User wallet"
+    # A creator's earnings from charges and tips wait here until released into
+    # the wallet. Credits only INSERT entries (no row lock, no cached balance),
+    # so a tip storm to one creator does not serialize the payers.
+    EARNINGS = "earnings", "Creator earnings (pending)"
+    # What a user owes after a refund/chargeback took more than the wallet held.
+    # Balance <= 0; the debt is its negation.
+    RECEIVABLE = "receivable", "User debt (receivable)"
+    SYSTEM = "system", "System account"
+
+
+class SystemAccount(models.TextChoices):
+    STRIPE_CLEARING = "stripe_clearing", "Stripe clearing"
+    PLATFORM_FEE = "platform_fee", "Platform fees"
+    PAYOUTS_CLEARING = "payouts_clearing", "Payouts clearing"
+    REFUNDS = "refunds", "Refunds and chargebacks"
+    PROMOTIONS = "promotions", "Promotions"
+
+
+class TransactionKind(models.TextChoices):
+    PURCHASE = "purchase", "Token purchase"
+    CALL_CHARGE = "call_charge", "Call charge"
+    CALL_REFUND = "call_refund", "Call refund"
+    MESSAGE_CHARGE = "message_charge", "Message charge"
+    TIP = "tip", "Tip"
+    REFUND = "refund", "Refund"
+    CHARGEBACK = "chargeback", "Chargeback"
+    CLAWBACK_RESTORE = "clawback_restore", "Dispute won"
+    REVERSAL = "reversal", "Reversal"
+    PAYOUT = "payout", "Payout"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    EARNINGS_RELEASE = "earnings_release", "Earnings released"
+    PROMOTION = "promotion", "Promotional grant"
+    TRANSFER = "transfer", "Transfer"
+
+
+class Account(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    system_code = models.CharField(max_length=32, choices=SystemAccount.choices, blank=True, default="")
+    # Hot system accounts (platform fees) are split into shards picked by the
+    # idempotency key's hash; the account's balance is the sum of its shards.
+    shard = models.PositiveSmallIntegerField(default=0)
+    # Cached sum of entries for wallets, receivables and system accounts.
+    # Always 0 for EARNINGS accounts: their balance is summed from entries.
+    balance = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind=AccountKind.WALLET) | Q(balance__gte=0), name="ledger_wallet_balance_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=AccountKind.RECEIVABLE) | Q(balance__lte=0), name="ledger_receivable_non_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=AccountKind.EARNINGS) | Q(balance=0), name="ledger_earnings_not_cached"
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind=AccountKind.SYSTEM) & Q(user__isnull=True) & ~Q(system_code=""))
+                | (~Q(kind=AccountKind.SYSTEM) & Q(user__isnull=False) & Q(system_code="") & Q(shard=0)),
+                name="ledger_account_owner_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "kind"], condition=Q(user__isnull=False), name="ledger_one_account_per_user_kind"
+            ),
+            models.UniqueConstraint(
+                fields=["system_code", "shard"], condition=Q(kind=AccountKind.SYSTEM), name="ledger_one_system_shard"
+            ),
+        ]
+
+    def __str__(self):
+        if self.kind == AccountKind.SYSTEM:
+            return f"{self.system_code}#{self.shard}"
+        return f"{self.kind}:{self.user_id}"
+
+    @property
+    def has_cached_balance(self) -> bool:
+        return self.kind != AccountKind.EARNINGS
+
+
+class Transaction(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=24, choices=TransactionKind.choices)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    # sha256 of the request's meaningful arguments: the same key sent with
+    # different arguments is an error, not a silent replay.
+    fingerprint = models.CharField(max_length=64)
+    reference = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    memo = models.CharField(max_length=500, blank=True, default="")
+    # A refund or restore points at the transaction it partly undoes.
+    original = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups"
+    )
+    # A reversal undoes exactly one transaction, at most once (unique).
+    reversal_of = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(idempotency_key=""), name="ledger_idempotency_key_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} #{self.pk}"
+
+
+class Entry(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount = models.BigIntegerField()
+    # The wallet's balance right after this entry (user wallets only).
+    balance_after = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_non_zero"),
+        ]
+        indexes = [
+            # History pages (keyset on id) and pending-earnings sums (index-only).
+            models.Index(fields=["account", "-id"], name="ledger_entry_account_id"),
+        ]
+
+    def __str__(self):
+        return f"{self.amount:+d} on {self.account_id} (tx {self.transaction_id})"

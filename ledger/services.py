@@ -1,0 +1,590 @@
+"""Every write to the ledger goes through this module (and nothing else).
+
+Guarantees shared by every money-moving function here:
+
+- Atomic: one database transaction (a savepoint when the caller already has
+  one open, so calls/payments can charge inside their own transaction).
+- Idempotent under ``idempotency_key``: the key is UNIQUE in the database. The
+  same key with the same arguments returns the first Transaction and writes
+  nothing; the same key with different arguments raises IdempotencyConflict.
+  A racing duplicate blocks on the unique index, fails, and gets the winner.
+- Safe under concurrency: accounts whose balance has a limit (wallets,
+  receivables) are locked in primary-key order (ledger.locks) and checked
+  after the lock. Pending earnings are credited by INSERT only, system
+  accounts by a single atomic UPDATE (the platform fee account is sharded),
+  so many payers to one creator do not queue on one row.
+- No network I/O inside: callers put side effects in transaction.on_commit.
+
+Entries of a transaction sum to zero (checked here for a clear error and by a
+deferred PostgreSQL trigger at commit).
+"""
+
+import hashlib
+import json
+import uuid
+import zlib
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Sum
+
+from digis.errors import InvalidInput
+from ledger.exceptions import (
+    AlreadyReversed,
+    IdempotencyConflict,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidTransfer,
+    NotReversible,
+    RefundExceedsCharge,
+    UnbalancedTransaction,
+    WalletFrozen,
+)
+from ledger.locks import lock_accounts
+from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TransactionKind
+
+# Balances with a limit (wallet >= 0, receivable <= 0) are changed only under
+# the row lock; everything else is credited without one.
+LOCKED_KINDS = (AccountKind.WALLET, AccountKind.RECEIVABLE)
+CHARGE_KINDS = (TransactionKind.CALL_CHARGE, TransactionKind.MESSAGE_CHARGE, TransactionKind.TIP)
+CLAWBACK_KINDS = (TransactionKind.REFUND, TransactionKind.CHARGEBACK)
+REFUND_KINDS = (TransactionKind.REFUND, TransactionKind.CALL_REFUND)
+MAX_TOKENS = 10**15
+
+
+class _NothingToPost(Exception):
+    """Raised inside a plan when there turns out to be nothing to move."""
+
+
+# --- accounts -----------------------------------------------------------------
+
+
+def _user_account(user, kind: str) -> Account:
+    account, _ = Account.objects.get_or_create(user_id=user.pk, kind=kind)
+    return account
+
+
+def open_wallet(*, user) -> Account:
+    """The user's wallet, created if missing. Idempotent and race-safe (unique per user)."""
+    return _user_account(user, AccountKind.WALLET)
+
+
+def open_earnings_account(*, user) -> Account:
+    """The creator's pending-earnings account, created if missing."""
+    return _user_account(user, AccountKind.EARNINGS)
+
+
+def system_account(code: str, *, shard: int = 0) -> Account:
+    """A system account (stripe_clearing, platform_fee, payouts_clearing, refunds, promotions)."""
+    if code not in SystemAccount.values:
+        raise InvalidTransfer(f"Unknown system account {code!r}.")
+    account, _ = Account.objects.get_or_create(kind=AccountKind.SYSTEM, system_code=code, shard=shard)
+    return account
+
+
+def fee_shard_for(idempotency_key: str) -> int:
+    """Which platform-fee shard a transaction credits: a stable hash of its key."""
+    shards = max(1, int(getattr(settings, "LEDGER_FEE_SHARDS", 16)))
+    return zlib.crc32(idempotency_key.encode()) % shards
+
+
+def balance_of(*, user) -> int:
+    """The user's spendable wallet balance, exact (read from the database, no cache)."""
+    balance = Account.objects.filter(user_id=user.pk, kind=AccountKind.WALLET).values_list("balance", flat=True).first()
+    return int(balance or 0)
+
+
+def _debt_of_user_id(user_id) -> int:
+    balance = (
+        Account.objects.filter(user_id=user_id, kind=AccountKind.RECEIVABLE).values_list("balance", flat=True).first()
+    )
+    return -int(balance or 0)
+
+
+# --- validation and idempotency ---------------------------------------------
+
+
+def _check_amount(amount, *, name: str = "amount") -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0 or amount > MAX_TOKENS:
+        raise InvalidAmount(fields={name: ["Must be a positive whole number of tokens."]})
+    return amount
+
+
+def _check_key(key) -> str:
+    if not isinstance(key, str) or not key or len(key) > 200:
+        raise InvalidInput(
+            "An idempotency key (1-200 characters) is required.",
+            fields={"idempotency_key": ["Required, at most 200 characters."]},
+            code="invalid_idempotency_key",
+        )
+    return key
+
+
+def _check_kind(kind) -> str:
+    if kind not in TransactionKind.values:
+        raise InvalidInput(f"Unknown transaction kind {kind!r}.", fields={"kind": ["Unknown kind."]}, code="invalid_kind")
+    return kind
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str, separators=(",", ":")).encode()).hexdigest()
+
+
+def _replay(idempotency_key: str, fingerprint: str) -> Transaction | None:
+    existing = Transaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None and existing.fingerprint != fingerprint:
+        raise IdempotencyConflict(idempotency_key=idempotency_key, transaction_id=existing.pk)
+    return existing
+
+
+def _as_transaction(original) -> Transaction:
+    if isinstance(original, Transaction):
+        return original
+    try:
+        return Transaction.objects.get(pk=int(original))
+    except (Transaction.DoesNotExist, TypeError, ValueError):
+        raise InvalidTransfer("No such ledger transaction.", code="transaction_not_found")
+
+
+# --- the one writer -------------------------------------------------------------
+
+
+def _post(
+    *,
+    kind: str,
+    idempotency_key: str,
+    fingerprint: str,
+    plan: Callable[[], list[tuple[Account, int]]],
+    reference: str = "",
+    memo: str = "",
+    original: Transaction | None = None,
+    reversal_of: Transaction | None = None,
+) -> Transaction:
+    """Insert the transaction, run `plan` (which locks and returns legs), write entries.
+
+    The Transaction row is inserted first: a concurrent duplicate of the key
+    waits on the unique index *before* taking any account lock, then fails
+    and returns the winner.
+    """
+    try:
+        with transaction.atomic():
+            tx = Transaction.objects.create(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                reference=reference[:200],
+                memo=memo[:500],
+                original=original,
+                reversal_of=reversal_of,
+            )
+            _write_entries(tx, plan())
+            tx.created_now = True  # callers (audit) tell a first write from a replay
+            return tx
+    except IntegrityError:
+        winner = _replay(idempotency_key, fingerprint)
+        if winner is not None:
+            return winner
+        if reversal_of is not None and Transaction.objects.filter(reversal_of=reversal_of).exists():
+            raise AlreadyReversed(transaction_id=reversal_of.pk)
+        raise
+
+
+def _write_entries(tx: Transaction, legs: list[tuple[Account, int]]) -> None:
+    merged: dict[int, int] = defaultdict(int)
+    accounts: dict[int, Account] = {}
+    for account, amount in legs:
+        merged[account.pk] += int(amount)
+        # Prefer the locked instance: it carries the balance read under the lock.
+        if getattr(account, "_ledger_locked", False) or account.pk not in accounts:
+            accounts[account.pk] = account
+    if sum(merged.values()) != 0:
+        raise UnbalancedTransaction(f"Entries of {tx.kind} sum to {sum(merged.values())}, not 0.")
+    moves = {pk: amount for pk, amount in merged.items() if amount != 0}
+    if len(moves) < 2:
+        raise UnbalancedTransaction("A ledger transaction needs at least two non-zero entries.")
+
+    entries = []
+    for pk in sorted(moves):
+        account, amount = accounts[pk], moves[pk]
+        balance_after = None
+        if account.kind in LOCKED_KINDS:
+            if not getattr(account, "_ledger_locked", False):
+                raise RuntimeError(f"ledger bug: {account} changed without its lock")
+            new_balance = account.balance + amount
+            if account.kind == AccountKind.WALLET and new_balance < 0:
+                raise InsufficientFunds(shortfall=-new_balance, balance=account.balance)
+            if account.kind == AccountKind.RECEIVABLE and new_balance > 0:
+                raise UnbalancedTransaction("A debt cannot be paid beyond zero.")
+            Account.objects.filter(pk=pk).update(balance=new_balance)
+            account.balance = new_balance
+            if account.kind == AccountKind.WALLET:
+                balance_after = new_balance
+        elif account.kind == AccountKind.SYSTEM:
+            # One atomic UPDATE, no SELECT ... FOR UPDATE: system balances have no floor.
+            Account.objects.filter(pk=pk).update(balance=F("balance") + amount)
+        # EARNINGS: the entry is the whole write (balance is summed from entries).
+        entries.append(Entry(transaction=tx, account_id=pk, amount=amount, balance_after=balance_after))
+    Entry.objects.bulk_create(entries)
+
+
+def _locked(locked: dict[int, Account], account: Account) -> Account:
+    return locked.get(account.pk, account)
+
+
+def _ensure_not_frozen(user_id) -> None:
+    # Called with the wallet locked: claw_back/credit_purchase change the debt
+    # only while holding that same lock, so this read cannot go stale.
+    debt = _debt_of_user_id(user_id)
+    if debt > 0:
+        raise WalletFrozen(debt=debt)
+
+
+# --- public services --------------------------------------------------------------
+
+
+def _resolve_party(party) -> Account:
+    if isinstance(party, Account):
+        return party
+    if getattr(party, "pk", None) is None:
+        raise InvalidTransfer("A transfer party must be a user or a ledger account.")
+    return open_wallet(user=party)
+
+
+def transfer(*, source, destination, amount: int, kind: str, idempotency_key: str, reference: str = "", memo: str = "") -> Transaction:
+    """Move `amount` tokens from `source` to `destination` (users mean their wallets, or Accounts).
+
+    Atomic, idempotent by key, locks limited accounts in pk order and checks
+    funds after the lock. Raises InsufficientFunds (with .shortfall),
+    WalletFrozen (source owes a debt), IdempotencyConflict, InvalidAmount.
+    """
+    _check_key(idempotency_key)
+    _check_amount(amount)
+    _check_kind(kind)
+    src, dst = _resolve_party(source), _resolve_party(destination)
+    if src.pk == dst.pk:
+        raise InvalidTransfer("Source and destination are the same account.")
+    if AccountKind.EARNINGS in (src.kind, dst.kind):
+        raise InvalidTransfer("Pending earnings move only through charge_with_fee and release_earnings.")
+    fingerprint = _fingerprint("transfer", src.pk, dst.pk, amount, kind, reference)
+
+    def plan():
+        locked = lock_accounts(a.pk for a in (src, dst) if a.kind in LOCKED_KINDS)
+        if src.kind == AccountKind.WALLET:
+            _ensure_not_frozen(src.user_id)
+        return [(_locked(locked, src), -amount), (_locked(locked, dst), amount)]
+
+    return _post(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan, reference=reference, memo=memo)
+
+
+def split_fee(amount: int, fee_bps: int) -> tuple[int, int]:
+    """(creator_share, platform_fee). The fee is floored: rounding favours the creator."""
+    fee = amount * fee_bps // 10_000
+    return amount - fee, fee
+
+
+def charge_with_fee(*, payer, creator, amount: int, kind: str, idempotency_key: str, reference: str = "", fee_bps: int | None = None) -> Transaction:
+    """Charge the payer's wallet; the creator's share goes to pending earnings, the fee to the platform.
+
+    One transaction, three entries. Only the payer's wallet is locked; the
+    creator's earnings and the (sharded) fee account take no row lock, so
+    concurrent payers to one creator proceed in parallel. Raises
+    InsufficientFunds, WalletFrozen, IdempotencyConflict.
+    """
+    _check_key(idempotency_key)
+    _check_amount(amount)
+    _check_kind(kind)
+    if fee_bps is None:
+        fee_bps = int(settings.PLATFORM_FEE_BPS)
+    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
+        raise InvalidInput("fee_bps must be between 0 and 10000.", fields={"fee_bps": ["0..10000"]}, code="invalid_fee")
+    if payer.pk == creator.pk:
+        raise InvalidTransfer("You cannot pay yourself.", code="self_payment")
+    wallet = open_wallet(user=payer)
+    earnings = open_earnings_account(user=creator)
+    creator_share, fee = split_fee(amount, fee_bps)
+    fee_account = system_account(SystemAccount.PLATFORM_FEE, shard=fee_shard_for(idempotency_key))
+    fingerprint = _fingerprint("charge", payer.pk, creator.pk, amount, kind, reference, fee_bps)
+
+    def plan():
+        locked = lock_accounts([wallet.pk])
+        _ensure_not_frozen(payer.pk)
+        return [(locked[wallet.pk], -amount), (earnings, creator_share), (fee_account, fee)]
+
+    return _post(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan, reference=reference)
+
+
+def _charge_parts(charge: Transaction):
+    """(payer wallet entry, earnings entry or None, fee entry or None) of a charge."""
+    payer_entry = earnings_entry = fee_entry = None
+    for entry in charge.entries.select_related("account"):
+        if entry.account.kind == AccountKind.WALLET and entry.amount < 0:
+            payer_entry = entry
+        elif entry.account.kind == AccountKind.EARNINGS and entry.amount > 0:
+            earnings_entry = entry
+        elif entry.account.system_code == SystemAccount.PLATFORM_FEE and entry.amount > 0:
+            fee_entry = entry
+    return payer_entry, earnings_entry, fee_entry
+
+
+def refund_charge(*, original, amount: int, idempotency_key: str, reason: str) -> Transaction:
+    """Give `amount` tokens of an earlier charge back to the payer.
+
+    The creator's share and the platform fee are taken back in proportion
+    (cumulatively, so a charge refunded in parts returns exactly the original
+    fee). Never fails for lack of creator funds: the share is taken from the
+    creator's pending earnings, which may go negative and are then recovered
+    from future earnings. Refunds of one charge never exceed it.
+    """
+    _check_key(idempotency_key)
+    _check_amount(amount)
+    charge = _as_transaction(original)
+    if charge.kind not in CHARGE_KINDS:
+        raise NotReversible("Only call, message and tip charges can be refunded this way.")
+    payer_entry, earnings_entry, fee_entry = _charge_parts(charge)
+    if payer_entry is None:
+        raise NotReversible("This charge has no payer.")
+    wallet = payer_entry.account
+    charged = -payer_entry.amount
+    fee_total = fee_entry.amount if fee_entry else 0
+    kind = TransactionKind.CALL_REFUND if charge.kind == TransactionKind.CALL_CHARGE else TransactionKind.REFUND
+    fingerprint = _fingerprint("refund_charge", charge.pk, amount)
+
+    def plan():
+        # The payer's wallet lock serializes refunds and reversals of this charge.
+        locked = lock_accounts([wallet.pk])
+        if Transaction.objects.filter(reversal_of=charge).exists():
+            raise AlreadyReversed(transaction_id=charge.pk)
+        refunded = (
+            Entry.objects.filter(account=wallet, transaction__original=charge, transaction__kind__in=REFUND_KINDS)
+            .aggregate(total=Sum("amount"))["total"]
+            or 0
+        )
+        if amount > charged - refunded:
+            raise RefundExceedsCharge(refundable=charged - refunded)
+        fee_back = fee_total * (refunded + amount) // charged - fee_total * refunded // charged
+        legs = [(locked[wallet.pk], amount)]
+        if earnings_entry is not None:
+            legs.append((earnings_entry.account, -(amount - fee_back)))
+        if fee_entry is not None:
+            legs.append((fee_entry.account, -fee_back))
+        return legs
+
+    return _post(
+        kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+        reference=charge.reference, memo=reason, original=charge,
+    )
+
+
+def credit_purchase(*, user, tokens: int, idempotency_key: str, reference: str) -> Transaction:
+    """Tokens bought through Stripe: stripe clearing -> the user's wallet.
+
+    If the user owes a debt (an earlier chargeback), the purchase pays it down
+    first and only the rest reaches the wallet.
+    """
+    _check_key(idempotency_key)
+    _check_amount(tokens, name="tokens")
+    wallet = open_wallet(user=user)
+    clearing = system_account(SystemAccount.STRIPE_CLEARING)
+    fingerprint = _fingerprint("purchase", user.pk, tokens, reference)
+
+    def plan():
+        receivable = Account.objects.filter(user_id=user.pk, kind=AccountKind.RECEIVABLE).first()
+        locked = lock_accounts([wallet.pk] + ([receivable.pk] if receivable else []))
+        legs = [(clearing, -tokens)]
+        pay_debt = 0
+        if receivable is not None:
+            pay_debt = min(-locked[receivable.pk].balance, tokens)
+            legs.append((locked[receivable.pk], pay_debt))
+        legs.append((locked[wallet.pk], tokens - pay_debt))
+        return legs
+
+    return _post(kind=TransactionKind.PURCHASE, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan, reference=reference)
+
+
+def claw_back(*, user, tokens: int, idempotency_key: str, reference: str, kind: str) -> Transaction:
+    """A purchase refunded or charged back: take `tokens` back from the user.
+
+    Takes what the wallet holds; the rest becomes the user's debt (receivable),
+    and spending is frozen (WalletFrozen) while any debt remains.
+    """
+    _check_key(idempotency_key)
+    _check_amount(tokens, name="tokens")
+    if kind not in CLAWBACK_KINDS:
+        raise InvalidInput("kind must be refund or chargeback.", fields={"kind": ["refund or chargeback"]}, code="invalid_kind")
+    wallet = open_wallet(user=user)
+    receivable = _user_account(user, AccountKind.RECEIVABLE)
+    refunds = system_account(SystemAccount.REFUNDS)
+    fingerprint = _fingerprint("claw_back", user.pk, tokens, kind, reference)
+
+    def plan():
+        locked = lock_accounts([wallet.pk, receivable.pk])
+        taken = min(locked[wallet.pk].balance, tokens)
+        return [(locked[wallet.pk], -taken), (locked[receivable.pk], -(tokens - taken)), (refunds, tokens)]
+
+    return _post(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan, reference=reference)
+
+
+def restore_clawback(*, original, idempotency_key: str, reference: str) -> Transaction:
+    """A dispute won: undo a claw_back once.
+
+    Debt it created that is still outstanding is cancelled; what it took from
+    the wallet, and debt the user has since paid, goes back to the wallet.
+    """
+    _check_key(idempotency_key)
+    clawback = _as_transaction(original)
+    if clawback.kind not in CLAWBACK_KINDS:
+        raise NotReversible("Only a refund or chargeback claw-back can be restored.")
+    taken = owed = 0
+    wallet = receivable = refunds = None
+    for entry in clawback.entries.select_related("account"):
+        if entry.account.kind == AccountKind.WALLET:
+            wallet, taken = entry.account, -entry.amount
+        elif entry.account.kind == AccountKind.RECEIVABLE:
+            receivable, owed = entry.account, -entry.amount
+        elif entry.account.system_code == SystemAccount.REFUNDS:
+            refunds = entry.account
+    if refunds is None:
+        raise NotReversible("This transaction is not a claw-back.")
+    user_id = (wallet or receivable).user_id
+    wallet = wallet or Account.objects.get_or_create(user_id=user_id, kind=AccountKind.WALLET)[0]
+    receivable = receivable or Account.objects.get_or_create(user_id=user_id, kind=AccountKind.RECEIVABLE)[0]
+    fingerprint = _fingerprint("restore_clawback", clawback.pk, reference)
+
+    def plan():
+        locked = lock_accounts([wallet.pk, receivable.pk])
+        if Transaction.objects.filter(reversal_of=clawback).exists():
+            raise AlreadyReversed(transaction_id=clawback.pk)
+        cancelled = min(owed, -locked[receivable.pk].balance)
+        return [(refunds, -(taken + owed)), (locked[receivable.pk], cancelled), (locked[wallet.pk], taken + owed - cancelled)]
+
+    return _post(
+        kind=TransactionKind.CLAWBACK_RESTORE, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+        reference=reference, reversal_of=clawback,
+    )
+
+
+def _record_audit(*, actor, action: str, target, reason: str, before: dict, after: dict) -> None:
+    from accounts.services import record_audit  # accounts owns the audit log
+
+    record_audit(actor=actor, action=action, target=target, reason=reason, before=before, after=after)
+
+
+def reverse_transaction(*, original, idempotency_key: str, reason: str, actor=None) -> Transaction:
+    """Undo a transaction with a new one whose entries are its negation. At most once per transaction.
+
+    Refuses reversals of reversals and of claw-backs (use restore_clawback),
+    and of charges already partly refunded. If `actor` is given (an admin),
+    an audit row is written in the same transaction.
+    """
+    _check_key(idempotency_key)
+    target = _as_transaction(original)
+    if not reason or not str(reason).strip():
+        raise InvalidInput("A reason is required.", fields={"reason": ["Required."]}, code="reason_required")
+    if target.kind in (TransactionKind.REVERSAL, TransactionKind.CLAWBACK_RESTORE) or target.kind in CLAWBACK_KINDS:
+        raise NotReversible()
+    entries = list(target.entries.select_related("account"))
+    fingerprint = _fingerprint("reverse", target.pk)
+
+    def plan():
+        locked = lock_accounts(e.account_id for e in entries if e.account.kind in LOCKED_KINDS)
+        if Transaction.objects.filter(reversal_of=target).exists():
+            raise AlreadyReversed(transaction_id=target.pk)
+        if target.followups.exists():
+            raise NotReversible("This transaction was partly refunded; refund the rest instead.")
+        return [(_locked(locked, e.account), -e.amount) for e in entries]
+
+    with transaction.atomic():
+        tx = _post(
+            kind=TransactionKind.REVERSAL, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+            reference=target.reference, memo=str(reason), reversal_of=target,
+        )
+        if actor is not None and getattr(tx, "created_now", False):
+            _record_audit(
+                actor=actor, action="ledger.reverse", target=target, reason=str(reason),
+                before={"transaction": target.pk}, after={"reversal": tx.pk},
+            )
+    return tx
+
+
+def grant_promotion(*, user, tokens: int, idempotency_key: str, reference: str = "", memo: str = "") -> Transaction:
+    """Platform-funded tokens (promotions account -> wallet)."""
+    _check_key(idempotency_key)
+    _check_amount(tokens, name="tokens")
+    return transfer(
+        source=system_account(SystemAccount.PROMOTIONS), destination=user, amount=tokens,
+        kind=TransactionKind.PROMOTION, idempotency_key=idempotency_key, reference=reference, memo=memo,
+    )
+
+
+def adjust_balance(*, user, amount: int, idempotency_key: str, reason: str, actor) -> Transaction:
+    """An admin's correction of a wallet (+ credit, - debit) against the promotions account, audited."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0 or abs(amount) > MAX_TOKENS:
+        raise InvalidAmount("The adjustment must be a non-zero whole number of tokens.", fields={"amount": ["Non-zero integer."]})
+    if not reason or not str(reason).strip():
+        raise InvalidInput("A reason is required.", fields={"reason": ["Required."]}, code="reason_required")
+    _check_key(idempotency_key)
+    wallet = open_wallet(user=user)
+    promotions = system_account(SystemAccount.PROMOTIONS)
+    fingerprint = _fingerprint("adjust", user.pk, amount)
+
+    def plan():
+        locked = lock_accounts([wallet.pk])
+        return [(locked[wallet.pk], amount), (promotions, -amount)]
+
+    with transaction.atomic():
+        before = balance_of(user=user)
+        tx = _post(
+            kind=TransactionKind.ADJUSTMENT, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+            memo=str(reason),
+        )
+        after = balance_of(user=user)
+        if getattr(tx, "created_now", False):  # a replay of the same key writes no second audit row
+            _record_audit(
+                actor=actor, action="ledger.adjust", target=user, reason=str(reason),
+                before={"balance": before}, after={"balance": after, "transaction": tx.pk},
+            )
+    return tx
+
+
+def release_earnings(*, user, idempotency_key: str | None = None) -> Transaction | None:
+    """Move everything pending in the creator's earnings into their spendable wallet.
+
+    Idempotent by nature (a second release finds nothing pending and returns
+    None) and by key when one is given. Only the earnings row and the wallet are
+    locked; credits arriving meanwhile stay pending for the next release.
+    """
+    earnings = Account.objects.filter(user_id=user.pk, kind=AccountKind.EARNINGS).first()
+    if earnings is None:
+        return None
+    idempotency_key = _check_key(idempotency_key or f"earnings_release:{user.pk}:{uuid.uuid4().hex}")
+    wallet = open_wallet(user=user)
+    fingerprint = _fingerprint("release", user.pk)
+
+    def plan():
+        locked = lock_accounts([earnings.pk, wallet.pk])
+        pending = Entry.objects.filter(account=earnings).aggregate(total=Sum("amount"))["total"] or 0
+        if pending <= 0:
+            raise _NothingToPost
+        return [(locked[earnings.pk], -pending), (locked[wallet.pk], pending)]
+
+    try:
+        return _post(kind=TransactionKind.EARNINGS_RELEASE, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan)
+    except _NothingToPost:
+        return None
+
+
+def release_all_earnings() -> int:
+    """Release every creator's pending earnings (the periodic job). Returns how many were released."""
+    released = 0
+    pending = (
+        Account.objects.filter(kind=AccountKind.EARNINGS)
+        .annotate(pending=Sum("entries__amount"))
+        .filter(pending__gt=0)
+        .select_related("user")
+    )
+    for account in pending.iterator():
+        if release_earnings(user=account.user) is not None:
+            released += 1
+    return released
