@@ -423,3 +423,13 @@ ACCOUNTS_AVATAR_SIZE_PX = 512
 # Moderators and admins must pass TOTP to use /admin/ (see accounts/admin.py).
 ACCOUNTS_ADMIN_REQUIRES_OTP = env.bool("ACCOUNTS_ADMIN_REQUIRES_OTP", default=True)
 OTP_TOTP_ISSUER = "Digis"
+
+# --- ledger ---
+# Platform-fee account shards: each charge credits the shard its idempotency
+# key hashes to, so the fee account is never one hot row.
+LEDGER_FEE_SHARDS = env.int("LEDGER_FEE_SHARDS", default=16)
+CELERY_BEAT_SCHEDULE["ledger-check"] = {"task": "ledger.tasks.check_ledger", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["ledger-release-earnings"] = {
+    "task": "ledger.tasks.release_pending_earnings",
+    "schedule": env.float("LEDGER_RELEASE_EVERY_S", default=900.0),
+}
