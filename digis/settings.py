@@ -436,15 +436,12 @@ CELERY_BEAT_SCHEDULE["ledger-release-earnings"] = {
 
 # --- payments ---
 # Purchase attempts per user (the original platform's figure), django-ratelimit syntax.
-PAYMENTS_PURCHASE_RATE = env("PAYMENTS_PURCHASE_RATE", default="10/h")
+PAYMENTS_PURCHASE_RATE = "10/h"
 # Seconds a webhook's signed timestamp may be old (Stripe's default tolerance).
-STRIPE_WEBHOOK_TOLERANCE_S = env.int("STRIPE_WEBHOOK_TOLERANCE_S", default=300)
+STRIPE_WEBHOOK_TOLERANCE_S = 300
 # A webhook delivery claims its event for this long; a claim older than this
 # (a worker that died mid-way) may be taken over by the next delivery.
-PAYMENTS_EVENT_LEASE_S = env.int("PAYMENTS_EVENT_LEASE_S", default=60)
-STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+PAYMENTS_EVENT_LEASE_S = 60
+STRIPE_MAX_NETWORK_RETRIES = 2
 # Stripe.js: the real one, or localstripe's stand-in when STRIPE_API_HOST is set.
-STRIPE_JS_URL = env(
-    "STRIPE_JS_URL",
-    default=f"{STRIPE_API_HOST.rstrip('/')}/js.stripe.com/v3/" if STRIPE_API_HOST else "https://js.stripe.com/v3/",
-)
+STRIPE_JS_URL = f"{STRIPE_API_HOST.rstrip('/')}/js.stripe.com/v3/" if STRIPE_API_HOST else "https://js.stripe.com/v3/"
