@@ -445,3 +445,14 @@ PAYMENTS_EVENT_LEASE_S = 60
 STRIPE_MAX_NETWORK_RETRIES = 2
 # Stripe.js: the real one, or localstripe's stand-in when STRIPE_API_HOST is set.
 STRIPE_JS_URL = f"{STRIPE_API_HOST.rstrip('/')}/js.stripe.com/v3/" if STRIPE_API_HOST else "https://js.stripe.com/v3/"
+
+# --- calls (core: ringing, presence, billing, sweeper) ------------------------
+# A ring unanswered this long is missed; an accepted call nobody connects to
+# in CALL_CONNECT_TIMEOUT_S fails; a party silent for CALL_SILENCE_S is absent
+# (heartbeats every 10 s); apart longer than CALL_RESUME_WINDOW_S -> dropped.
+CALL_RING_TIMEOUT_S = env.int("CALL_RING_TIMEOUT_S", default=30)
+CALL_CONNECT_TIMEOUT_S = env.int("CALL_CONNECT_TIMEOUT_S", default=60)
+CALL_SILENCE_S = env.int("CALL_SILENCE_S", default=20)
+CALL_RESUME_WINDOW_S = env.int("CALL_RESUME_WINDOW_S", default=60)
+CALL_BUY_TOKENS_URL = env("CALL_BUY_TOKENS_URL", default="/wallet/")
+CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "schedule": 15.0}

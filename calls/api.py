@@ -1,0 +1,107 @@
+"""Calls API: ring, answer, hang up, media token, history. Only the two parties see or touch a call."""
+
+from rest_framework import serializers, status
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from calls import selectors, services
+from calls.models import CallKind, CallSession
+
+
+class PartySerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="pk")
+    username = serializers.CharField()
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user) -> str:
+        return user.get_full_name() or user.username
+
+
+class CallSerializer(serializers.ModelSerializer):
+    fan = PartySerializer()
+    creator = PartySerializer()
+    receipt = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CallSession
+        fields = [
+            "id", "kind", "status", "end_reason", "rate", "min_minutes", "fan", "creator",
+            "requested_at", "accepted_at", "active_at", "ended_at", "receipt",
+        ]
+
+    def get_receipt(self, call) -> dict | None:
+        return services.receipt_of(call) if call.settled_at else None
+
+
+def call_summary(call) -> dict:
+    return CallSerializer(call).data
+
+
+class RequestCallSerializer(serializers.Serializer):
+    creator = serializers.CharField(max_length=150, help_text="The creator's username or id.")
+    kind = serializers.ChoiceField(choices=CallKind.choices)
+
+
+class CallHistoryPagination(CursorPagination):
+    page_size = 20
+    max_page_size = 100
+    page_size_query_param = "page_size"
+    ordering = ("-requested_at", "-id")
+
+
+class CallListView(APIView):
+    """GET: your calls, newest first, with receipts (cursor pages). POST: ring a creator."""
+
+    serializer_class = CallSerializer
+
+    def get(self, request):
+        paginator = CallHistoryPagination()
+        page = paginator.paginate_queryset(selectors.call_history(request.user), request, view=self)
+        return paginator.get_paginated_response(CallSerializer(page, many=True).data)
+
+    def post(self, request):
+        data = RequestCallSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        call = services.request_call(fan=request.user, creator=data.validated_data["creator"], kind=data.validated_data["kind"])
+        call = selectors.call_for_party(call_id=call.pk, user=request.user)
+        return Response(call_summary(call), status=status.HTTP_201_CREATED)
+
+
+class CallDetailView(APIView):
+    serializer_class = CallSerializer
+
+    def get(self, request, id):
+        return Response(call_summary(selectors.call_for_party(call_id=id, user=request.user)))
+
+
+class CallActionView(APIView):
+    """POST /api/calls/{id}/<action>/: one state change by one party."""
+
+    serializer_class = CallSerializer
+    action = None
+
+    def post(self, request, id):
+        media = None
+        if self.action == "accept":
+            _, media = services.accept_call(call_id=id, user=request.user)
+        elif self.action == "decline":
+            services.decline_call(call_id=id, user=request.user)
+        elif self.action == "cancel":
+            services.cancel_call(call_id=id, user=request.user)
+        elif self.action == "end":
+            services.end_call(call_id=id, user=request.user)
+        body = call_summary(selectors.call_for_party(call_id=id, user=request.user))
+        if media is not None:
+            body["media"] = media
+        return Response(body)
+
+
+class CallTokenView(APIView):
+    """POST: media credentials for this call (Agora token or WebRTC ICE servers); call again to renew."""
+
+    def post(self, request, id):
+        from calls.media import rtc_credentials
+
+        call = selectors.call_for_party(call_id=id, user=request.user)
+        return Response(rtc_credentials(call=call, user=request.user))
