@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from ledger import api
+
+urlpatterns = [
+    path("wallet/", api.WalletView.as_view(), name="ledger-wallet"),
+    path("wallet/transactions/", api.WalletTransactionsView.as_view(), name="ledger-wallet-transactions"),
+]

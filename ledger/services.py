@@ -588,3 +588,23 @@ def release_all_earnings() -> int:
         if release_earnings(user=account.user) is not None:
             released += 1
     return released
+
+
+def rebuild_balances(*, dry_run: bool = False) -> list[tuple[Account, int, int]]:
+    """Recompute cached balances from entries; returns (account, cached, from_entries) for each drift.
+
+    Each account is fixed under its row lock in one short transaction, so it
+    is safe to run while the ledger is live. With dry_run nothing is written.
+    """
+    drifts = []
+    ids = list(Account.objects.exclude(kind=AccountKind.EARNINGS).order_by("pk").values_list("pk", flat=True))
+    for pk in ids:
+        with transaction.atomic():
+            account = lock_accounts([pk])[pk]
+            total = Entry.objects.filter(account_id=pk).aggregate(t=Sum("amount"))["t"] or 0
+            if total == account.balance:
+                continue
+            drifts.append((account, account.balance, total))
+            if not dry_run:
+                Account.objects.filter(pk=pk).update(balance=total)
+    return drifts

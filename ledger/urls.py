@@ -1,4 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from ledger import views
 
 app_name = "ledger"
-urlpatterns = []
+urlpatterns = [
+    path("wallet/", views.wallet, name="wallet"),
+]
