@@ -1,0 +1,159 @@
+"""Creators API: Explore, profiles, categories, follows, editing one's own profile."""
+
+from django.urls import reverse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from creators import selectors, services
+from creators.exceptions import NotACreator
+from creators.models import MessagePolicy
+from creators.services import MAX_CALL_MINUTES, MAX_TOKENS
+from digis.errors import InvalidInput
+
+
+class CategorySerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    name = serializers.CharField()
+
+
+class CreatorCardSerializer(serializers.Serializer):
+    """Shape of a creator card (output only; the data comes from selectors' cached cards)."""
+
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+    name = serializers.CharField()
+    bio = serializers.CharField()
+    avatar_url = serializers.CharField()
+    cover_url = serializers.CharField()
+    video_call_rate = serializers.IntegerField()
+    voice_call_rate = serializers.IntegerField()
+    message_price = serializers.IntegerField()
+    min_call_minutes = serializers.IntegerField()
+    message_policy = serializers.ChoiceField(choices=MessagePolicy.choices)
+    follower_count = serializers.IntegerField()
+    categories = CategorySerializer(many=True)
+    availability = serializers.ChoiceField(choices=["online", "in_call", "offline", "dnd"])
+    is_live = serializers.BooleanField()
+
+
+class CreatorPageSerializer(serializers.Serializer):
+    results = CreatorCardSerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True)
+    next = serializers.CharField(allow_null=True)
+
+
+class ProfileUpdateSerializer(serializers.Serializer):
+    display_name = serializers.CharField(max_length=80, allow_blank=True, required=False)
+    bio = serializers.CharField(max_length=1000, allow_blank=True, required=False)
+    video_call_rate = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
+    voice_call_rate = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
+    message_price = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
+    min_call_minutes = serializers.IntegerField(min_value=1, max_value=MAX_CALL_MINUTES, required=False)
+    do_not_disturb = serializers.BooleanField(required=False)
+    message_policy = serializers.ChoiceField(choices=MessagePolicy.choices, required=False)
+    # The five-category limit is the service's (code too_many_categories).
+    categories = serializers.ListField(child=serializers.SlugField(max_length=40), required=False, max_length=50)
+
+
+class CategoryListView(APIView):
+    """The curated categories, in display order."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=CategorySerializer(many=True))
+    def get(self, request):
+        return Response({"results": selectors.categories()})
+
+
+class CreatorListView(APIView):
+    """Explore: creators filtered and sorted, one keyset page at a time."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("category", str, description="Category slug; unknown -> 400 unknown_category"),
+            OpenApiParameter("q", str, description="Search name, username and bio"),
+            OpenApiParameter("online", str, enum=["1", "0"]),
+            OpenApiParameter("sort", str, enum=list(selectors.SORTS)),
+            OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
+            OpenApiParameter("limit", int, description="1..60, default 24"),
+        ],
+        responses=CreatorPageSerializer,
+    )
+    def get(self, request):
+        query = selectors.parse_explore_query(request.query_params)
+        page = selectors.explore(query, viewer=request.user)
+        next_url = None
+        if page.next_cursor:
+            from urllib.parse import urlencode
+
+            next_url = request.build_absolute_uri(
+                reverse("api-creators") + "?" + urlencode(query.as_params(cursor=page.next_cursor))
+            )
+        return Response({"results": page.creators, "next_cursor": page.next_cursor, "next": next_url})
+
+
+class CreatorDetailView(APIView):
+    """One creator's public profile."""
+
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses=CreatorCardSerializer)
+    def get(self, request, username):
+        return Response(selectors.profile_card(username, viewer=request.user))
+
+
+class CreatorMeView(APIView):
+    """The signed-in creator's own profile: read it, change it (PATCH, partial)."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _card(self, user):
+        if selectors.own_profile(user) is None:
+            raise NotACreator()
+        card = selectors.cards_for([user.pk])[str(user.pk)]
+        return {**card, "availability": selectors.availability([user.pk])[str(user.pk)]}
+
+    @extend_schema(responses=CreatorCardSerializer)
+    def get(self, request):
+        return Response(self._card(request.user))
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=CreatorCardSerializer)
+    def patch(self, request):
+        serializer = ProfileUpdateSerializer(data=request.data)
+        if not hasattr(request.data, "keys"):
+            raise InvalidInput("Send a JSON object.", code="malformed_request")
+        unknown = sorted(set(request.data.keys()) - set(serializer.fields))
+        if unknown:
+            raise InvalidInput(
+                "Unknown fields.", fields={name: ["Not a profile field."] for name in unknown}, code="unknown_field"
+            )
+        serializer.is_valid(raise_exception=True)
+        services.update_creator_profile(user=request.user, **serializer.validated_data)
+        return Response(self._card(request.user))
+
+
+class FollowView(APIView):
+    """Follow (POST) or unfollow (DELETE) a creator. Both are idempotent."""
+
+    permission_classes = [IsAuthenticated]
+
+    def _answer(self, request, username, *, following: bool, changed: bool):
+        card = selectors.profile_card(username, viewer=request.user)
+        return Response({"following": following, "changed": changed, "follower_count": card["follower_count"]})
+
+    @extend_schema(request=None, responses={200: dict})
+    def post(self, request, username):
+        card = selectors.profile_card(username, viewer=request.user)
+        changed = services.follow_creator(follower=request.user, creator_user_id=card["id"])
+        return self._answer(request, username, following=True, changed=changed)
+
+    @extend_schema(request=None, responses={200: dict})
+    def delete(self, request, username):
+        card = selectors.profile_card(username, viewer=request.user)
+        changed = services.unfollow_creator(follower=request.user, creator_user_id=card["id"])
+        return self._answer(request, username, following=False, changed=changed)

@@ -1,0 +1,431 @@
+"""Reads shared by the Explore page, the API, the profile page and the home page.
+
+Cards (everything a creator card or profile shows that comes from the
+database) are cached per creator for CREATORS_CARD_CACHE_S and dropped by
+``services.invalidate_creator_cache`` on every change that shows on them.
+Availability is never cached with the card: it is computed per request from
+presence (cache), calls and the card's do-not-disturb flag.
+"""
+
+import base64
+import binascii
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.utils import timezone
+
+from creators.exceptions import CreatorNotFound, InvalidCursor, InvalidSort, UnknownCategory
+from creators.models import Category, CreatorProfile, Follow
+from creators.search import MAX_QUERY_LENGTH, apply_search
+from creators.services import CARD_CACHE_KEY
+from digis.errors import InvalidInput
+from digis.params import parse_int
+
+SORTS = ("popular", "new", "online")
+DEFAULT_PAGE_SIZE = 24
+MAX_PAGE_SIZE = 60
+CATEGORIES_CACHE_KEY = "creators:categories:v1"
+ONLINE_IDS_CACHE_KEY = "creators:online_ids:v1"
+CREATOR_IDS_CACHE_KEY = "creators:all_ids:v1"
+
+
+def _card_ttl() -> int:
+    return getattr(settings, "CREATORS_CARD_CACHE_S", 600)
+
+
+# --- who may appear ---------------------------------------------------------
+
+
+def listed_profiles():
+    """Profiles that may appear anywhere public: active, not banned, not deleted creators."""
+    now = timezone.now()
+    return CreatorProfile.objects.filter(
+        Q(user__banned_at__isnull=True) | Q(user__banned_until__lte=now),
+        user__is_active=True,
+        user__role="creator",
+        user__deleted_at__isnull=True,
+    )
+
+
+def hidden_user_ids(viewer) -> set:
+    """Users ``viewer`` must never see (blocks in either direction)."""
+    if viewer is None or not viewer.is_authenticated:
+        return set()
+    from accounts.selectors import blocked_user_ids
+
+    return set(blocked_user_ids(viewer))
+
+
+# --- categories -------------------------------------------------------------
+
+
+def categories() -> list[dict]:
+    """The curated categories (slug, name), cached; the admin edits are rare."""
+    found = cache.get(CATEGORIES_CACHE_KEY)
+    if found is None:
+        found = [{"slug": c.slug, "name": c.name} for c in Category.objects.all()]
+        cache.set(CATEGORIES_CACHE_KEY, found, 300)
+    return found
+
+
+def category_by_slug(slug: str) -> dict:
+    for category in categories():
+        if category["slug"] == slug:
+            return category
+    raise UnknownCategory(f"There is no category '{slug}'.", fields={"category": ["Unknown category."]})
+
+
+# --- cards ------------------------------------------------------------------
+
+
+def _build_card(profile: CreatorProfile) -> dict:
+    user = profile.user
+    avatar = profile.avatar or getattr(user, "avatar", None)
+    return {
+        "id": str(user.pk),
+        "username": user.username,
+        "name": profile.display_name or getattr(user, "public_name", "") or user.username,
+        "bio": profile.bio,
+        "avatar_url": avatar.url if avatar else "",
+        "cover_url": profile.cover.url if profile.cover else "",
+        "initials": _initials(profile.display_name or user.get_full_name() or user.username),
+        "video_call_rate": profile.video_call_rate,
+        "voice_call_rate": profile.voice_call_rate,
+        "message_price": profile.message_price,
+        "min_call_minutes": profile.min_call_minutes,
+        "message_policy": profile.message_policy,
+        "do_not_disturb": profile.do_not_disturb,
+        "follower_count": profile.follower_count,
+        "categories": [
+            {"slug": link.category.slug, "name": link.category.name} for link in profile.category_links.all()
+        ],
+        "created_at": profile.created_at.isoformat(),
+    }
+
+
+def _initials(name: str) -> str:
+    parts = [part for part in name.split() if part[:1].isalnum()]
+    return ("".join(part[0] for part in parts[:2]) or name[:1] or "?").upper()
+
+
+def cards_for(user_ids: Iterable) -> dict[str, dict]:
+    """Cards for these creator ids (missing ones are skipped), from cache then one batch query."""
+    ids = [str(user_id) for user_id in user_ids]
+    if not ids:
+        return {}
+    keys = {CARD_CACHE_KEY.format(user_id): user_id for user_id in ids}
+    cached = cache.get_many(list(keys))
+    cards = {keys[key]: card for key, card in cached.items()}
+    missing = [user_id for user_id in ids if user_id not in cards]
+    if missing:
+        fresh = {}
+        profiles = (
+            CreatorProfile.objects.filter(user_id__in=missing)
+            .select_related("user")
+            .prefetch_related("category_links__category")
+        )
+        for profile in profiles:
+            fresh[str(profile.user_id)] = _build_card(profile)
+        cache.set_many({CARD_CACHE_KEY.format(user_id): card for user_id, card in fresh.items()}, _card_ttl())
+        cards.update(fresh)
+    return cards
+
+
+# --- availability -----------------------------------------------------------
+
+
+def _busy_user_ids(user_ids: list[str]) -> set[str]:
+    try:
+        from calls.selectors import busy_user_ids
+    except ImportError:  # the calls app has not landed its selector yet
+        return set()
+    return {str(user_id) for user_id in busy_user_ids(user_ids)}
+
+
+def live_user_ids(user_ids: Iterable | None = None) -> set[str]:
+    """Seam for Streaming: creators live right now. None until streaming provides
+    ``streaming.selectors.live_user_ids``."""
+    try:
+        from streaming.selectors import live_user_ids as streaming_live_user_ids
+    except ImportError:
+        return set()
+    ids = None if user_ids is None else [str(user_id) for user_id in user_ids]
+    return {str(user_id) for user_id in streaming_live_user_ids(ids)}
+
+
+def _availability(user_ids: list[str], dnd: dict[str, bool]) -> dict[str, str]:
+    from digis.realtime import presence
+
+    online = presence.online_user_ids(user_ids)
+    busy = _busy_user_ids([user_id for user_id in user_ids if user_id in online]) if online else set()
+    result = {}
+    for user_id in user_ids:
+        if user_id not in online:
+            result[user_id] = "offline"
+        elif user_id in busy:
+            result[user_id] = "in_call"
+        elif dnd.get(user_id):
+            result[user_id] = "dnd"
+        else:
+            result[user_id] = "online"
+    return result
+
+
+def availability(user_ids: Iterable) -> dict[str, str]:
+    """{user id: "online" | "in_call" | "offline" | "dnd"} for these users.
+
+    Offline wins (no socket open), then in a call, then "don't disturb".
+    """
+    ids = [str(user_id) for user_id in user_ids]
+    dnd = {user_id: card["do_not_disturb"] for user_id, card in cards_for(ids).items()}
+    return _availability(ids, dnd)
+
+
+def _decorate(cards: list[dict]) -> list[dict]:
+    """Per-request facts on top of cached cards: availability and live."""
+    ids = [card["id"] for card in cards]
+    states = _availability(ids, {card["id"]: card["do_not_disturb"] for card in cards})
+    live = live_user_ids(ids) if ids else set()
+    return [{**card, "availability": states[card["id"]], "is_live": card["id"] in live} for card in cards]
+
+
+def online_creator_ids() -> set[str]:
+    """Ids of listed creators with an open socket. Presence lives in the cache and
+    cannot be queried by role, so this checks every creator id in one
+    get_many and remembers the answer for a few seconds."""
+    from digis.realtime import presence
+
+    online = cache.get(ONLINE_IDS_CACHE_KEY)
+    if online is None:
+        all_ids = cache.get(CREATOR_IDS_CACHE_KEY)
+        if all_ids is None:
+            all_ids = [str(pk) for pk in listed_profiles().values_list("user_id", flat=True)]
+            cache.set(CREATOR_IDS_CACHE_KEY, all_ids, 60)
+        online = sorted(presence.online_user_ids(all_ids))
+        cache.set(ONLINE_IDS_CACHE_KEY, online, getattr(settings, "CREATORS_ONLINE_CACHE_S", 10))
+    return set(online)
+
+
+# --- Explore ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExploreQuery:
+    category: str | None = None
+    q: str | None = None
+    online: bool = False
+    sort: str = "popular"
+    cursor: str | None = None
+    limit: int = DEFAULT_PAGE_SIZE
+
+    def as_params(self, *, cursor: str | None = None, with_category: bool = True) -> dict:
+        """URL query parameters reproducing this query (for links)."""
+        params = {}
+        if self.category and with_category:
+            params["category"] = self.category
+        if self.q:
+            params["q"] = self.q
+        if self.online:
+            params["online"] = "1"
+        if self.sort != "popular":
+            params["sort"] = self.sort
+        if self.limit != DEFAULT_PAGE_SIZE:
+            params["limit"] = str(self.limit)
+        if cursor:
+            params["cursor"] = cursor
+        return params
+
+
+@dataclass
+class ExplorePage:
+    query: ExploreQuery
+    creators: list[dict] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def parse_explore_query(params, *, category: str | None = None) -> ExploreQuery:
+    """Query parameters -> ExploreQuery. Bad input raises a 4xx DomainError.
+
+    ``category`` (from /explore/tag/<slug>/) wins over ?category=.
+    """
+    sort = params.get("sort") or "popular"
+    if sort not in SORTS:
+        raise InvalidSort(f"Unknown sort '{sort[:40]}'; use popular, new or online.", fields={"sort": ["Unknown sort."]})
+    slug = category or params.get("category") or None
+    if slug is not None:
+        category_by_slug(slug)
+    q = (params.get("q") or "").strip() or None
+    if q is not None and len(q) > MAX_QUERY_LENGTH:
+        raise InvalidInput("The search text is too long.", fields={"q": [f"At most {MAX_QUERY_LENGTH} characters."]})
+    online_raw = params.get("online") or ""
+    if online_raw not in ("", "0", "1", "true", "false"):
+        raise InvalidInput("'online' must be 1 or 0.", fields={"online": ["Must be 1 or 0."]})
+    cursor = params.get("cursor") or None
+    query = ExploreQuery(
+        category=slug,
+        q=q,
+        online=online_raw in ("1", "true"),
+        sort=sort,
+        cursor=cursor,
+        limit=parse_int(params.get("limit"), name="limit", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE),
+    )
+    if cursor is not None:
+        _decode_cursor(cursor, sort)  # reject garbage before any query runs
+    return query
+
+
+def _encode_cursor(sort: str, values: list) -> str:
+    raw = json.dumps([sort, *values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> list:
+    """Cursor -> the sort key of the last row seen. Anything malformed is a 400."""
+    try:
+        if len(cursor) > 200:
+            raise ValueError("too long")
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        if not isinstance(data, list) or not data or data[0] != sort:
+            raise ValueError("wrong sort")
+        values = data[1:]
+        last_id = uuid.UUID(values[-1])
+        if sort == "popular":
+            followers, _ = values
+            ok = isinstance(followers, int) and not isinstance(followers, bool) and followers >= 0
+            keys = [followers, last_id]
+        elif sort == "new":
+            created, _ = values
+            created_at = dt.datetime.fromisoformat(created)
+            ok = created_at.tzinfo is not None
+            keys = [created_at, last_id]
+        else:
+            flag, followers, _ = values
+            ok = flag in (0, 1) and isinstance(followers, int) and not isinstance(followers, bool) and followers >= 0
+            keys = [flag, followers, last_id]
+        if not ok:
+            raise ValueError("bad key")
+        return keys
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, AttributeError):
+        raise InvalidCursor(fields={"cursor": ["Not a cursor from this list."]})
+
+
+def _after(cursor_keys: list, sort: str) -> Q:
+    """Rows strictly after the cursor in descending (key, id) order."""
+    if sort == "popular":
+        followers, last_id = cursor_keys
+        return Q(follower_count__lte=followers) & (
+            Q(follower_count__lt=followers) | Q(follower_count=followers, user_id__lt=last_id)
+        )
+    if sort == "new":
+        created_at, last_id = cursor_keys
+        return Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(created_at=created_at, user_id__lt=last_id))
+    flag, followers, last_id = cursor_keys
+    return Q(online_rank__lt=flag) | Q(online_rank=flag, follower_count__lt=followers) | Q(
+        online_rank=flag, follower_count=followers, user_id__lt=last_id
+    )
+
+
+def explore(query: ExploreQuery, *, viewer=None) -> ExplorePage:
+    """One page of creator cards for Explore and the API (keyset pagination).
+
+    Queries: blocks (signed in), the page's keys, then cards (cache, or one
+    batch of two queries), calls' busy list and streaming's live list: the
+    count does not grow with the page size.
+    """
+    queryset = listed_profiles()
+    hidden = hidden_user_ids(viewer)
+    if hidden:
+        queryset = queryset.exclude(user_id__in=hidden)
+    if query.category:
+        queryset = queryset.filter(category_links__category__slug=query.category)
+    if query.q:
+        queryset = apply_search(queryset, query.q)
+    online_ids = online_creator_ids() if (query.online or query.sort == "online") else None
+    if query.online:
+        if not online_ids:
+            return ExplorePage(query=query)
+        queryset = queryset.filter(user_id__in=online_ids)
+
+    if query.sort == "popular":
+        order = ["-follower_count", "-user_id"]
+        key_fields = ["follower_count", "user_id"]
+    elif query.sort == "new":
+        order = ["-created_at", "-user_id"]
+        key_fields = ["created_at", "user_id"]
+    else:
+        rank = Case(When(user_id__in=online_ids, then=Value(1)), default=Value(0), output_field=IntegerField())
+        queryset = queryset.annotate(online_rank=rank if online_ids else Value(0, output_field=IntegerField()))
+        order = ["-online_rank", "-follower_count", "-user_id"]
+        key_fields = ["online_rank", "follower_count", "user_id"]
+
+    if query.cursor:
+        queryset = queryset.filter(_after(_decode_cursor(query.cursor, query.sort), query.sort))
+    rows = list(queryset.order_by(*order).values_list(*key_fields)[: query.limit + 1])
+    has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    cards = cards_for(row[-1] for row in rows)
+    ordered = [cards[str(row[-1])] for row in rows if str(row[-1]) in cards]
+    next_cursor = None
+    if has_more and rows:
+        last = rows[-1]
+        values = [value.isoformat() if isinstance(value, dt.datetime) else value for value in last[:-1]]
+        next_cursor = _encode_cursor(query.sort, [*values, str(last[-1])])
+    return ExplorePage(query=query, creators=_decorate(ordered), next_cursor=next_cursor)
+
+
+def section(kind: str, *, viewer=None, limit: int = 8) -> list[dict]:
+    """The "Live now" / "Online now" strips: listed creators in that state, most followed first."""
+    ids = live_user_ids() if kind == "live" else online_creator_ids()
+    if not ids:
+        return []
+    hidden = {str(user_id) for user_id in hidden_user_ids(viewer)}
+    ids = [user_id for user_id in ids if user_id not in hidden]
+    rows = list(
+        listed_profiles().filter(user_id__in=ids).order_by("-follower_count", "-user_id").values_list("user_id", flat=True)[:limit]
+    )
+    cards = cards_for(rows)
+    return _decorate([cards[str(user_id)] for user_id in rows if str(user_id) in cards])
+
+
+def featured(*, viewer=None, limit: int = 12) -> list[dict]:
+    """Home page: online creators first, then the most followed."""
+    page = explore(ExploreQuery(sort="online", limit=limit), viewer=viewer)
+    return page.creators
+
+
+# --- one creator ------------------------------------------------------------
+
+
+def profile_card(username: str, *, viewer=None) -> dict:
+    """The public profile of a listed creator, by username (case-insensitive).
+
+    Hidden (CreatorNotFound) if the creator blocked the viewer or the other way round.
+    """
+    user_id = (
+        listed_profiles().filter(user__username__iexact=username).values_list("user_id", flat=True).first()
+    )
+    if user_id is None or user_id in hidden_user_ids(viewer):
+        raise CreatorNotFound()
+    cards = cards_for([user_id])
+    if str(user_id) not in cards:
+        raise CreatorNotFound()
+    card = _decorate([cards[str(user_id)]])[0]
+    card["is_following"] = is_following(viewer, user_id)
+    return card
+
+
+def is_following(viewer, creator_user_id) -> bool:
+    if viewer is None or not viewer.is_authenticated:
+        return False
+    return Follow.objects.filter(follower=viewer, creator_id=creator_user_id).exists()
+
+
+def own_profile(user) -> CreatorProfile | None:
+    return CreatorProfile.objects.filter(user=user).prefetch_related("category_links__category").first()

@@ -1,0 +1,189 @@
+"""Every write to creator profiles, categories and follows goes through here."""
+
+from collections.abc import Sequence
+
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from creators.exceptions import CannotFollowSelf, CreatorNotFound, NotACreator, TooManyCategories, UnknownCategory
+from creators.models import MAX_CATEGORIES, Category, CreatorCategory, CreatorProfile, Follow, MessagePolicy
+from digis.errors import InvalidInput
+
+CARD_CACHE_KEY = "creators:card:v1:{}"
+
+# Fields a creator may change on their own profile, and their limits.
+TOKEN_FIELDS = {"video_call_rate", "voice_call_rate", "message_price"}
+MAX_TOKENS = 1_000_000
+MAX_CALL_MINUTES = 240
+TEXT_LIMITS = {"display_name": 80, "bio": 1000}
+EDITABLE_FIELDS = TOKEN_FIELDS | set(TEXT_LIMITS) | {
+    "min_call_minutes",
+    "do_not_disturb",
+    "message_policy",
+    "avatar",
+    "cover",
+}
+
+
+def invalidate_creator_cache(*, user_id) -> None:
+    """Forget the cached card/profile of this creator, now and again after commit.
+
+    Deleting twice closes the window in which a concurrent reader caches the
+    old row between our delete and our COMMIT.
+    """
+    key = CARD_CACHE_KEY.format(user_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def ensure_creator_profile(*, user) -> CreatorProfile:
+    """Give ``user`` a creator profile and the creator role. Idempotent.
+
+    Safe inside the caller's transaction (accounts.services.become_creator)
+    and under concurrent calls: the profile's primary key is the user.
+    """
+    from accounts.models import Role, User
+
+    with transaction.atomic():
+        profile, _ = CreatorProfile.objects.get_or_create(user=user)
+        if user.role != Role.CREATOR:
+            User.objects.filter(pk=user.pk).update(role=Role.CREATOR)
+            user.role = Role.CREATOR
+        invalidate_creator_cache(user_id=user.pk)
+    return profile
+
+
+def _profile_for_update(user) -> CreatorProfile:
+    try:
+        return CreatorProfile.objects.select_for_update(of=("self",), no_key=True).get(user=user)
+    except CreatorProfile.DoesNotExist:
+        raise NotACreator()
+
+
+def _clean_changes(changes: dict) -> dict:
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise InvalidInput(
+            "Unknown fields.", fields={name: ["Not a profile field."] for name in sorted(unknown)}, code="unknown_field"
+        )
+    errors = {}
+    clean = {}
+    for name, value in changes.items():
+        if name in TOKEN_FIELDS or name == "min_call_minutes":
+            upper = MAX_CALL_MINUTES if name == "min_call_minutes" else MAX_TOKENS
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
+                errors[name] = [f"Must be a whole number from 1 to {upper}."]
+                continue
+        elif name in TEXT_LIMITS:
+            if not isinstance(value, str) or len(value.strip()) > TEXT_LIMITS[name]:
+                errors[name] = [f"Must be text of at most {TEXT_LIMITS[name]} characters."]
+                continue
+            value = value.strip()
+        elif name == "do_not_disturb":
+            if not isinstance(value, bool):
+                errors[name] = ["Must be true or false."]
+                continue
+        elif name == "message_policy":
+            if value not in MessagePolicy.values:
+                errors[name] = [f"Must be one of: {', '.join(MessagePolicy.values)}."]
+                continue
+        clean[name] = value
+    if errors:
+        raise InvalidInput("Some profile fields are not valid.", fields=errors)
+    return clean
+
+
+def _categories_for(slugs: Sequence[str]) -> list[Category]:
+    if isinstance(slugs, str) or not all(isinstance(slug, str) for slug in slugs):
+        raise InvalidInput("Categories are a list of slugs.", fields={"categories": ["Must be a list of slugs."]})
+    ordered = list(dict.fromkeys(slugs))  # keep the creator's order, drop repeats
+    if len(ordered) > MAX_CATEGORIES:
+        raise TooManyCategories(
+            f"Pick at most {MAX_CATEGORIES} categories (you picked {len(ordered)}).",
+            fields={"categories": [f"At most {MAX_CATEGORIES} categories."]},
+        )
+    found = {category.slug: category for category in Category.objects.filter(slug__in=ordered)}
+    missing = [slug for slug in ordered if slug not in found]
+    if missing:
+        raise UnknownCategory(
+            f"Unknown categories: {', '.join(missing)}.", fields={"categories": [f"Unknown: {', '.join(missing)}."]}
+        )
+    return [found[slug] for slug in ordered]
+
+
+def update_creator_profile(*, user, categories: Sequence[str] | None = None, **changes) -> CreatorProfile:
+    """Change a creator's own profile; only ``user`` may, and only if they are a creator.
+
+    Atomic: either every field and the category list change, or nothing does.
+    ``categories`` (slugs, in order) replaces the whole list; at most five.
+    """
+    clean = _clean_changes(changes)
+    picked = _categories_for(categories) if categories is not None else None
+    with transaction.atomic(durable=True):
+        profile = _profile_for_update(user)
+        for name, value in clean.items():
+            setattr(profile, name, value)
+        if clean:
+            profile.save(update_fields=[*clean, "updated_at"])
+        if picked is not None:
+            _replace_categories(profile, picked)
+        invalidate_creator_cache(user_id=user.pk)
+    return profile
+
+
+def _replace_categories(profile: CreatorProfile, picked: list[Category]) -> None:
+    # The profile row is locked by the caller, so two edits cannot interleave;
+    # the (profile, position 1..5) constraint is the backstop if one ever did.
+    CreatorCategory.objects.filter(profile=profile).delete()
+    CreatorCategory.objects.bulk_create(
+        CreatorCategory(profile=profile, category=category, position=position)
+        for position, category in enumerate(picked, start=1)
+    )
+
+
+def set_do_not_disturb(*, user, enabled: bool) -> CreatorProfile:
+    """Switch a creator's "don't disturb" (shown as availability "dnd")."""
+    return update_creator_profile(user=user, do_not_disturb=bool(enabled))
+
+
+def _followable_profile(creator_user_id) -> CreatorProfile:
+    try:
+        return CreatorProfile.objects.select_related("user").get(user_id=creator_user_id, user__is_active=True)
+    except CreatorProfile.DoesNotExist:
+        raise CreatorNotFound()
+
+
+def follow_creator(*, follower, creator_user_id) -> bool:
+    """``follower`` follows the creator. Idempotent: following twice is one follow.
+
+    Returns True if this call created the follow. The follower count moves in
+    the same transaction as the Follow row, so it never drifts.
+    """
+    from accounts.selectors import is_blocked_between
+
+    if str(follower.pk) == str(creator_user_id):
+        raise CannotFollowSelf()
+    profile = _followable_profile(creator_user_id)
+    if is_blocked_between(follower, profile.user):
+        raise CreatorNotFound()  # a block hides the creator; don't reveal why
+    with transaction.atomic(durable=True):
+        try:
+            with transaction.atomic():
+                Follow.objects.create(follower=follower, creator=profile)
+        except IntegrityError:
+            return False  # already following (maybe a concurrent double click)
+        CreatorProfile.objects.filter(pk=profile.pk).update(follower_count=F("follower_count") + 1)
+        invalidate_creator_cache(user_id=profile.pk)
+    return True
+
+
+def unfollow_creator(*, follower, creator_user_id) -> bool:
+    """Stop following. Idempotent: returns False if there was no follow."""
+    with transaction.atomic(durable=True):
+        deleted, _ = Follow.objects.filter(follower=follower, creator_id=creator_user_id).delete()
+        if not deleted:
+            return False
+        CreatorProfile.objects.filter(pk=creator_user_id).update(follower_count=F("follower_count") - 1)
+        invalidate_creator_cache(user_id=creator_user_id)
+    return True

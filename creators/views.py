@@ -1,0 +1,94 @@
+"""Server-rendered pages: Explore, the public profile (/@username), the creator studio."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from creators import selectors, services
+from creators.exceptions import CreatorNotFound, UnknownCategory
+from creators.forms import CreatorProfileForm, initial_for
+from digis.errors import DomainError
+
+
+def explore(request, slug=None):
+    try:
+        query = selectors.parse_explore_query(request.GET, category=slug)
+    except UnknownCategory:
+        raise Http404("unknown category")
+    except DomainError as exc:
+        return render(request, "400.html", {"message": exc.message}, status=400)
+    page = selectors.explore(query, viewer=request.user)
+    first_page = not query.cursor
+    base = request.path
+    context = {
+        "query": query,
+        "page": page,
+        "categories": selectors.categories(),
+        "category": selectors.category_by_slug(query.category) if query.category else None,
+        "sorts": selectors.SORTS,
+        "live_now": selectors.section("live", viewer=request.user) if first_page and not query.q else [],
+        "online_now": selectors.section("online", viewer=request.user)
+        if first_page and not query.q and not query.online
+        else [],
+        "next_url": f"{base}?{urlencode(query.as_params(cursor=page.next_cursor, with_category=slug is None))}"
+        if page.next_cursor
+        else None,
+        "sort_links": [
+            (sort, f"{base}?{urlencode({**query.as_params(with_category=slug is None), 'sort': sort})}")
+            for sort in selectors.SORTS
+        ],
+    }
+    return render(request, "creators/explore.html", context)
+
+
+def profile(request, username):
+    try:
+        card = selectors.profile_card(username, viewer=request.user)
+    except CreatorNotFound:
+        raise Http404("no such creator")
+    is_self = request.user.is_authenticated and str(request.user.pk) == card["id"]
+    return render(request, "creators/profile.html", {"creator": card, "is_self": is_self})
+
+
+@login_required
+@require_POST
+def follow(request, username):
+    try:
+        card = selectors.profile_card(username, viewer=request.user)
+        if request.POST.get("action") == "unfollow":
+            services.unfollow_creator(follower=request.user, creator_user_id=card["id"])
+        else:
+            services.follow_creator(follower=request.user, creator_user_id=card["id"])
+    except CreatorNotFound:
+        raise Http404("no such creator")
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    return redirect("creators:profile", username=card["username"])
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def studio(request):
+    profile = selectors.own_profile(request.user)
+    if profile is None:
+        return render(request, "creators/not_creator.html", status=403)
+    if request.method == "POST":
+        form = CreatorProfileForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                services.update_creator_profile(user=request.user, **form.changes())
+            except DomainError as exc:
+                for name, errors in (exc.fields or {"__all__": [exc.message]}).items():
+                    form.add_error(name if name in form.fields else None, errors)
+            else:
+                messages.success(request, "Your profile is saved.")
+                return redirect("creators:studio")
+        status = 400
+    else:
+        form = CreatorProfileForm(initial=initial_for(profile))
+        status = 200
+    return render(request, "creators/studio.html", {"form": form, "profile": profile}, status=status)
