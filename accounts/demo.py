@@ -38,4 +38,22 @@ def seed(context):
     context["creator_bios"] = {username: bio for username, _, bio in DEMO_CREATORS}
     context["fan"] = _user("alice", email="alice@demo.digis.local", first_name="Alice", last_name="Fan")
     context["admin"] = _user("admin", email="admin@demo.digis.local", role=Role.ADMIN, is_staff=True, is_superuser=True)
-    context["logins"] += [("alice", DEMO_PASSWORD, "fan"), ("luna", DEMO_PASSWORD, "creator"), ("admin", DEMO_PASSWORD, "admin")]
+    codes = _admin_backup_codes(context["admin"])
+    context["logins"] += [
+        ("alice", DEMO_PASSWORD, "fan"),
+        ("luna", DEMO_PASSWORD, "creator"),
+        ("admin", f"{DEMO_PASSWORD}  + authenticator code, one of: {' '.join(codes)}", "admin"),
+    ]
+
+
+def _admin_backup_codes(admin_user) -> list[str]:
+    """The admin needs a second factor for /admin/: a static backup-code device.
+
+    Each code works once; re-running seed_demo tops the list up again.
+    """
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    device, _ = StaticDevice.objects.get_or_create(user=admin_user, name="Demo backup codes", defaults={"confirmed": True})
+    while device.token_set.count() < 5:
+        device.token_set.create(token=StaticToken.random_token())
+    return list(device.token_set.values_list("token", flat=True))

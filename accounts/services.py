@@ -454,3 +454,15 @@ def delete_account(*, user, actor=None, reason: str = "Deleted by the account ho
         record_audit(actor=actor or user, action="user.delete", target=user, reason=reason, before=before, after={"deleted": True})
     user.refresh_from_db()
     return user
+
+
+def delete_account_with_password(*, user, password: str) -> User:
+    """Self-service deletion: the password is asked again so a stolen session alone cannot do it."""
+    _require_password(user, password)
+    return delete_account(user=user)
+
+
+def sign_out_everywhere(*, user) -> None:
+    """End every session, token and socket of the user (they sign in again)."""
+    with transaction.atomic(durable=True):
+        revoke_all_credentials(user=user, reason="signed_out")
