@@ -1,4 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from payments import views
 
 app_name = "payments"
-urlpatterns = []
+urlpatterns = [
+    path("wallet/buy/", views.buy_tokens, name="buy"),
+    path("wallet/purchases/<uuid:purchase_id>/", views.purchase_receipt, name="receipt"),
+]

@@ -1,0 +1,144 @@
+"""Payments API: packages, purchases, and the Stripe webhook."""
+
+import json
+import logging
+
+import stripe
+from django.conf import settings
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from django_ratelimit.core import is_ratelimited
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from digis.api import error_body
+from payments import selectors, services
+from payments.exceptions import PurchaseNotFound, PurchaseRateLimited
+from payments.models import Purchase, TokenPackage
+
+logger = logging.getLogger(__name__)
+
+
+class PackageSerializer(serializers.ModelSerializer):
+    total_tokens = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = TokenPackage
+        fields = ["id", "name", "tokens", "bonus_tokens", "total_tokens", "price_cents", "currency"]
+
+
+class PurchaseSerializer(serializers.ModelSerializer):
+    package = serializers.PrimaryKeyRelatedField(read_only=True)
+    package_name = serializers.CharField(source="package.name", read_only=True)
+
+    class Meta:
+        model = Purchase
+        fields = [
+            "id", "package", "package_name", "tokens", "amount_cents", "currency", "status",
+            "payment_intent_id", "refunded_cents", "failure_reason", "created_at", "succeeded_at",
+        ]
+
+
+class NewPurchaseSerializer(serializers.Serializer):
+    package = serializers.IntegerField(min_value=1)
+
+
+class ConfirmSerializer(serializers.Serializer):
+    token = serializers.RegexField(r"^tok_[A-Za-z0-9_]{1,200}$", required=False, default="")
+    payment_method = serializers.RegexField(r"^(pm|card)_[A-Za-z0-9_]{1,200}$", required=False, default="")
+
+    def validate(self, attrs):
+        if bool(attrs["token"]) == bool(attrs["payment_method"]):
+            raise serializers.ValidationError("Send exactly one of token or payment_method.")
+        return attrs
+
+
+class PackageListView(APIView):
+    @extend_schema(responses=PackageSerializer(many=True))
+    def get(self, request):
+        return Response(PackageSerializer(selectors.packages_on_sale(), many=True).data)
+
+
+class PurchaseListView(APIView):
+    @extend_schema(responses=PurchaseSerializer(many=True))
+    def get(self, request):
+        return Response(PurchaseSerializer(selectors.purchases_of(request.user)[:100], many=True).data)
+
+    @extend_schema(request=NewPurchaseSerializer, responses={201: PurchaseSerializer})
+    def post(self, request):
+        if is_ratelimited(
+            request, group="payments.purchase", key="user", rate=settings.PAYMENTS_PURCHASE_RATE, method="POST", increment=True
+        ):
+            raise PurchaseRateLimited()
+        data = NewPurchaseSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        purchase = services.start_purchase(user=request.user, package_id=data.validated_data["package"])
+        body = PurchaseSerializer(purchase).data
+        body["client_secret"] = purchase.client_secret
+        body["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
+        return Response(body, status=201)
+
+
+class PurchaseDetailView(APIView):
+    @extend_schema(responses=PurchaseSerializer)
+    def get(self, request, purchase_id):
+        purchase = selectors.purchase_of(request.user, purchase_id)
+        if purchase is None:
+            raise PurchaseNotFound()
+        return Response(PurchaseSerializer(purchase).data)
+
+
+class PurchaseConfirmView(APIView):
+    """Pay the caller's own pending purchase with a tokenized card (the
+    localstripe stand-in of Stripe.js cannot confirm in the browser)."""
+
+    @extend_schema(request=ConfirmSerializer, responses={200: PurchaseSerializer})
+    def post(self, request, purchase_id):
+        data = ConfirmSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        intent_status = services.confirm_purchase(user=request.user, purchase_id=purchase_id, **data.validated_data)
+        body = PurchaseSerializer(selectors.purchase_of(request.user, purchase_id)).data
+        body["payment_intent_status"] = intent_status
+        return Response(body)
+
+
+def _webhook_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse(error_body(code=code, message=message), status=status)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    """Stripe's webhook: verify the signature over the raw body, then record and
+    process the event. 400 for anything unverified (nothing is written); 2xx
+    once handled (or handled before); non-2xx when handling failed or another
+    delivery is handling it right now, so Stripe delivers it again."""
+    secret = settings.DJSTRIPE_WEBHOOK_SECRET
+    signature = request.headers.get("Stripe-Signature", "")
+    if not secret:
+        logger.error("stripe webhook refused: STRIPE_WEBHOOK_SECRET is not set")
+        return _webhook_error("webhook_not_configured", "Webhooks are not configured.", 400)
+    if not signature:
+        return _webhook_error("invalid_signature", "The Stripe-Signature header is missing.", 400)
+    try:
+        stripe.Webhook.construct_event(request.body, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_S)
+        payload = json.loads(request.body)
+    except stripe.SignatureVerificationError:
+        logger.warning("stripe webhook with a bad signature refused")
+        return _webhook_error("invalid_signature", "The signature is invalid or too old.", 400)
+    except ValueError:
+        return _webhook_error("malformed_event", "The body is not a Stripe event.", 400)
+    if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("id", "type")) or not isinstance(
+        (payload.get("data") or {}).get("object"), dict
+    ):
+        return _webhook_error("malformed_event", "The body is not a Stripe event.", 400)
+
+    outcome = services.receive_event(payload=payload)
+    if outcome == "failed":
+        return _webhook_error("event_failed", "Handling this event failed; it is recorded and will be retried.", 500)
+    if outcome == "in_progress":
+        return _webhook_error("event_in_progress", "Another delivery of this event is being handled.", 409)
+    return JsonResponse({"received": payload["id"], "outcome": outcome})

@@ -1,0 +1,22 @@
+"""Reads the payments API and pages share."""
+
+from django.db.models import QuerySet
+
+from payments.models import Purchase, StripeEvent, TokenPackage
+
+
+def packages_on_sale() -> QuerySet[TokenPackage]:
+    return TokenPackage.objects.filter(active=True).order_by("sort_order", "price_cents", "id")
+
+
+def purchases_of(user) -> QuerySet[Purchase]:
+    """A user's own purchases, newest first. Nobody else's, ever."""
+    return Purchase.objects.filter(user=user).select_related("package").order_by("-created_at")
+
+
+def purchase_of(user, purchase_id) -> Purchase | None:
+    return purchases_of(user).filter(pk=purchase_id).first()
+
+
+def failed_events() -> QuerySet[StripeEvent]:
+    return StripeEvent.objects.filter(status="failed").order_by("received_at")

@@ -1,0 +1,428 @@
+"""Every write of the payments app.
+
+Money moves only through ``ledger.services`` and only under idempotency keys
+derived from Stripe ids, so any step here can be repeated (a duplicate webhook,
+a retry after a crash halfway, an operator's replay) without moving money
+twice. Ledger entry points open their own durable transactions, so the ledger
+calls below are made outside any transaction of ours; our own bookkeeping
+around them is short, atomic, and advances by compare-and-swap.
+"""
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from digis.realtime.events import send_event_on_commit
+from payments import gateway
+from payments.exceptions import (
+    AccountCannotPurchase,
+    EventNotReady,
+    PackageNotAvailable,
+    PurchaseNotFound,
+    PurchaseNotPayable,
+    UnknownPurchase,
+)
+from payments.locks import lock_purchase
+from payments.models import (
+    CREDITED_STATES,
+    Clawback,
+    ClawbackKind,
+    EventStatus,
+    Purchase,
+    PurchaseStatus,
+    StripeEvent,
+    TokenPackage,
+)
+
+logger = logging.getLogger(__name__)
+
+
+# --- Buying ------------------------------------------------------------------
+
+
+def start_purchase(*, user, package_id) -> Purchase:
+    """Create a pending Purchase and its Stripe PaymentIntent.
+
+    The amount comes from the package, on the server. The PaymentIntent is
+    created under the purchase's id as Stripe idempotency key, so a retried
+    call can never open a second intent for the same purchase. Rate limiting is
+    the caller's (the API view's) job. Returns the purchase with its
+    ``client_secret``.
+    """
+    if user.is_banned:
+        raise AccountCannotPurchase()
+    package = TokenPackage.objects.filter(pk=package_id, active=True).first()
+    if package is None:
+        raise PackageNotAvailable(fields={"package": ["Choose one of the packages on sale."]})
+
+    with transaction.atomic(durable=True):
+        purchase = Purchase.objects.create(
+            user=user,
+            package=package,
+            tokens=package.total_tokens,
+            amount_cents=package.price_cents,
+            currency=package.currency,
+        )
+
+    # Network I/O outside any transaction.
+    try:
+        intent = gateway.create_payment_intent(
+            amount_cents=purchase.amount_cents,
+            currency=purchase.currency,
+            metadata={"purchase": str(purchase.id), "user": str(user.pk), "tokens": str(purchase.tokens)},
+            idempotency_key=f"digis-purchase-{purchase.id}",
+        )
+    except Exception as exc:
+        Purchase.objects.filter(pk=purchase.pk, status=PurchaseStatus.PENDING).update(
+            status=PurchaseStatus.FAILED, failure_reason=f"could not create the payment: {exc}"[:500]
+        )
+        raise
+
+    Purchase.objects.filter(pk=purchase.pk, payment_intent_id="").update(
+        payment_intent_id=intent.id, client_secret=intent.client_secret
+    )
+    purchase.refresh_from_db()
+    return purchase
+
+
+def confirm_purchase(*, user, purchase_id, token: str = "", payment_method: str = "") -> str:
+    """Confirm the user's own pending purchase with a card (server-side confirm
+    for the localstripe stand-in of Stripe.js; real Stripe.js confirms in the
+    browser). Never credits: only the ``payment_intent.succeeded`` webhook does.
+    Returns the PaymentIntent's status."""
+    purchase = Purchase.objects.filter(pk=purchase_id, user=user).first()
+    if purchase is None:
+        raise PurchaseNotFound()
+    if purchase.status != PurchaseStatus.PENDING or not purchase.payment_intent_id:
+        raise PurchaseNotPayable()
+    intent = gateway.confirm_payment_intent(
+        payment_intent_id=purchase.payment_intent_id, token=token, payment_method=payment_method
+    )
+    return intent.status
+
+
+# --- Webhook events ------------------------------------------------------------
+
+
+def record_event(*, payload: dict) -> StripeEvent:
+    """Store a verified event once (unique Stripe id); a redelivery only counts."""
+    try:
+        with transaction.atomic(durable=True):
+            return StripeEvent.objects.create(
+                stripe_id=payload["id"],
+                type=payload["type"],
+                livemode=bool(payload.get("livemode", False)),
+                payload=payload,
+            )
+    except IntegrityError:
+        StripeEvent.objects.filter(stripe_id=payload["id"]).update(deliveries=F("deliveries") + 1)
+        return StripeEvent.objects.get(stripe_id=payload["id"])
+
+
+def receive_event(*, payload: dict) -> str:
+    """Record and process one verified Stripe event. Returns the outcome:
+    "processed", "ignored", "duplicate" (handled before), "in_progress" (another
+    delivery is handling it right now) or "failed" (recorded; Stripe retries)."""
+    event = record_event(payload=payload)
+    return process_event(event_id=event.pk)
+
+
+def process_event(*, event_id: int, force: bool = False) -> str:
+    """Run the handler of a stored event at most once to success.
+
+    Claiming is a compare-and-swap on the event's status, so two deliveries at
+    the same moment cannot both run it; a claim older than the lease (a worker
+    that died mid-way) may be taken over. ``force`` (operator replay) also
+    re-runs a processed event: harmless, as every step is idempotent.
+    """
+    now = timezone.now()
+    claimable = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]) | Q(
+        status=EventStatus.PROCESSING, claimed_at__lt=now - timezone.timedelta(seconds=settings.PAYMENTS_EVENT_LEASE_S)
+    )
+    if force:
+        claimable |= Q(status__in=[EventStatus.PROCESSED, EventStatus.IGNORED])
+    claimed = StripeEvent.objects.filter(claimable, pk=event_id).update(
+        status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:
+        status = StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
+        return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
+
+    event = StripeEvent.objects.get(pk=event_id)
+    handler = EVENT_HANDLERS.get(event.type)
+    try:
+        outcome = handler(event.payload["data"]["object"]) if handler else "not handled"
+    except Exception as exc:
+        StripeEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
+            status=EventStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:5000], claimed_at=None
+        )
+        logger.exception("stripe event failed", extra={"stripe_event": event.stripe_id, "event_type": event.type})
+        return "failed"
+
+    final = EventStatus.PROCESSED if handler else EventStatus.IGNORED
+    StripeEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
+        status=final, outcome=str(outcome)[:500], last_error="", processed_at=timezone.now(), claimed_at=None
+    )
+    return "processed" if handler else "ignored"
+
+
+def _id_of(value) -> str:
+    """Stripe expands some fields into objects depending on the API version."""
+    if isinstance(value, dict):
+        return value.get("id") or ""
+    return value or ""
+
+
+def _purchase_for_intent(intent: dict) -> Purchase | None:
+    """The purchase behind a PaymentIntent: by intent id, or by the purchase id
+    in its metadata (if we died between creating the intent and storing its id)."""
+    purchase = Purchase.objects.filter(payment_intent_id=intent["id"]).first()
+    if purchase is not None:
+        return purchase
+    purchase_id = (intent.get("metadata") or {}).get("purchase")
+    if not purchase_id:
+        return None
+    try:
+        purchase = Purchase.objects.filter(pk=uuid.UUID(str(purchase_id))).first()
+    except ValueError:
+        purchase = None
+    if purchase is None or str(purchase.user_id) != (intent.get("metadata") or {}).get("user"):
+        raise UnknownPurchase(f"PaymentIntent {intent['id']} names purchase {purchase_id}, which we do not have.")
+    if not purchase.payment_intent_id:
+        Purchase.objects.filter(pk=purchase.pk, payment_intent_id="").update(payment_intent_id=intent["id"])
+        purchase.refresh_from_db()
+    elif purchase.payment_intent_id != intent["id"]:
+        raise UnknownPurchase(f"PaymentIntent {intent['id']} names purchase {purchase_id}, paid by another intent.")
+    return purchase
+
+
+def _on_payment_intent_succeeded(intent: dict) -> str:
+    """Credit the purchase's tokens exactly once (ledger key: the intent id)."""
+    from ledger import services as ledger
+
+    purchase = _purchase_for_intent(intent)
+    if purchase is None:
+        return "not a Digis purchase"
+    if purchase.is_credited:
+        return "already credited"
+
+    amount = intent.get("amount_received") or intent.get("amount")
+    currency = (intent.get("currency") or "").lower()
+    if amount != purchase.amount_cents or currency != purchase.currency:
+        reason = f"amount mismatch: Stripe says {amount} {currency}, the purchase is {purchase.amount_cents} {purchase.currency}"
+        Purchase.objects.filter(pk=purchase.pk, status__in=[PurchaseStatus.PENDING, PurchaseStatus.FAILED]).update(
+            status=PurchaseStatus.REFUSED, failure_reason=reason
+        )
+        logger.error("stripe payment refused", extra={"purchase": str(purchase.pk), "payment_intent": intent["id"], "reason": reason})
+        return f"refused: {reason}"
+    if purchase.status == PurchaseStatus.REFUSED:
+        return "refused earlier"
+
+    credit = ledger.credit_purchase(
+        user=purchase.user, tokens=purchase.tokens, idempotency_key=intent["id"], reference=f"purchase:{purchase.pk}"
+    )
+    with transaction.atomic(durable=True):
+        moved = Purchase.objects.filter(
+            pk=purchase.pk, status__in=[PurchaseStatus.PENDING, PurchaseStatus.FAILED]
+        ).update(
+            status=PurchaseStatus.SUCCEEDED,
+            credit_transaction_id=str(credit.pk),
+            charge_id=_id_of(intent.get("latest_charge")),
+            failure_reason="",
+            succeeded_at=timezone.now(),
+        )
+        if moved:
+            _push_balance(purchase.user)
+    return "credited" if moved else "already credited"
+
+
+def _push_balance(user) -> None:
+    from ledger.services import balance_of
+
+    send_event_on_commit([user.pk], {"type": "wallet.updated", "balance": balance_of(user=user)})
+
+
+def _on_payment_intent_failed(intent: dict) -> str:
+    purchase = Purchase.objects.filter(payment_intent_id=intent["id"]).first()
+    if purchase is None:
+        return "not a Digis purchase"
+    error = intent.get("last_payment_error") or {}
+    reason = error.get("message") or ("canceled" if intent.get("status") == "canceled" else "payment failed")
+    moved = Purchase.objects.filter(pk=purchase.pk, status=PurchaseStatus.PENDING).update(
+        status=PurchaseStatus.FAILED, failure_reason=reason[:500]
+    )
+    return "marked failed" if moved else f"left {purchase.status}"
+
+
+def _credited_purchase_for_charge(obj: dict) -> Purchase | None:
+    """The credited purchase behind a charge or dispute, or None when the object
+    is not ours. Raises EventNotReady when the purchase has not been credited
+    yet (the succeeded event is still on its way)."""
+    intent_id = _id_of(obj.get("payment_intent"))
+    charge_id = obj["id"] if obj.get("object") == "charge" else _id_of(obj.get("charge"))
+    purchase = None
+    if intent_id:
+        purchase = Purchase.objects.filter(payment_intent_id=intent_id).first()
+    if purchase is None and charge_id:
+        purchase = Purchase.objects.filter(charge_id=charge_id).first()
+    if purchase is None:
+        return None
+    if not purchase.is_credited:
+        raise EventNotReady(f"purchase {purchase.pk} is {purchase.status}; its succeeded event has not been processed")
+    return purchase
+
+
+def _tokens_for_cents(purchase: Purchase, cents: int) -> int:
+    """Tokens bought with ``cents`` of this purchase, rounded down in the
+    customer's favour (a full amount is always every token)."""
+    return purchase.tokens * min(cents, purchase.amount_cents) // purchase.amount_cents
+
+
+def _active_clawed(purchase: Purchase) -> int:
+    return sum(c.tokens for c in purchase.clawbacks.all() if not c.restored)
+
+
+def _on_charge_refunded(charge: dict) -> str:
+    """Take back the tokens of the refunded share (``amount_refunded`` is
+    cumulative, so a partial then a full refund take the remainder)."""
+    purchase = _credited_purchase_for_charge(charge)
+    if purchase is None:
+        return "not a Digis purchase"
+    refunded = int(charge.get("amount_refunded") or 0)
+    with transaction.atomic(durable=True):
+        purchase = lock_purchase(purchase.pk)
+        if refunded > purchase.refunded_cents:
+            already_refund = sum(c.tokens for c in purchase.clawbacks.all() if c.kind == ClawbackKind.REFUND)
+            room = purchase.tokens - _active_clawed(purchase)
+            tokens = max(0, min(_tokens_for_cents(purchase, refunded) - already_refund, room))
+            Clawback.objects.create(
+                purchase=purchase,
+                kind=ClawbackKind.REFUND,
+                key=f"refund:{charge['id']}:{refunded}",
+                stripe_object_id=charge["id"],
+                tokens=tokens,
+            )
+            status = PurchaseStatus.REFUNDED if refunded >= purchase.amount_cents else PurchaseStatus.PARTIALLY_REFUNDED
+            Purchase.objects.filter(pk=purchase.pk).update(refunded_cents=refunded, status=status)
+    return _execute_clawbacks(purchase_id=purchase.pk)
+
+
+def _plan_dispute_clawback(purchase: Purchase, dispute: dict) -> Clawback | None:
+    """Decide (once, under the purchase's lock) what a dispute takes back:
+    the disputed share, capped by what refunds have not already taken."""
+    key = f"dispute:{dispute['id']}"
+    if purchase.clawbacks.filter(key=key).exists():
+        return None
+    room = purchase.tokens - _active_clawed(purchase)
+    tokens = max(0, min(_tokens_for_cents(purchase, int(dispute.get("amount") or 0)), room))
+    return Clawback.objects.create(
+        purchase=purchase, kind=ClawbackKind.CHARGEBACK, key=key, stripe_object_id=dispute["id"], tokens=tokens
+    )
+
+
+def _on_dispute_created(dispute: dict) -> str:
+    """A dispute takes the disputed tokens back at once (the money is withdrawn
+    from us at once); winning it gives them back."""
+    purchase = _credited_purchase_for_charge(dispute)
+    if purchase is None:
+        return "not a Digis purchase"
+    with transaction.atomic(durable=True):
+        purchase = lock_purchase(purchase.pk)
+        if _plan_dispute_clawback(purchase, dispute) is not None:
+            Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.DISPUTED)
+    return _execute_clawbacks(purchase_id=purchase.pk)
+
+
+def _on_dispute_closed(dispute: dict) -> str:
+    """Won (or closed without funds withdrawn): give the tokens back. Lost: the
+    claw-back stands."""
+    from ledger import services as ledger
+    from ledger.models import Transaction
+
+    purchase = _credited_purchase_for_charge(dispute)
+    if purchase is None:
+        return "not a Digis purchase"
+    won = dispute.get("status") in ("won", "warning_closed")
+    key = f"dispute:{dispute['id']}"
+    with transaction.atomic(durable=True):
+        purchase = lock_purchase(purchase.pk)
+        if not purchase.clawbacks.filter(key=key).exists():
+            if won:
+                # Closed in our favour before we saw it open (events out of
+                # order): remember it as settled so a late "created" takes nothing.
+                Clawback.objects.create(
+                    purchase=purchase, kind=ClawbackKind.CHARGEBACK, key=key, stripe_object_id=dispute["id"], tokens=0, restored=True
+                )
+            else:
+                _plan_dispute_clawback(purchase, dispute)
+        if not won:
+            Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.CHARGEBACK)
+    if not won:
+        _execute_clawbacks(purchase_id=purchase.pk)
+        return "dispute lost: the claw-back stands"
+    _execute_clawbacks(purchase_id=purchase.pk)
+    clawback = Clawback.objects.get(key=key)
+    if clawback.tokens and not clawback.restore_transaction_id:
+        restored = ledger.restore_clawback(
+            original=Transaction.objects.get(pk=clawback.transaction_id),
+            idempotency_key=f"restore:{dispute['id']}",
+            reference=f"purchase:{purchase.pk}",
+        )
+        with transaction.atomic(durable=True):
+            Clawback.objects.filter(pk=clawback.pk, restore_transaction_id="").update(
+                restored=True, restore_transaction_id=str(restored.pk)
+            )
+            _settle_status_after_dispute(purchase.pk)
+            _push_balance(purchase.user)
+    else:
+        with transaction.atomic(durable=True):
+            Clawback.objects.filter(pk=clawback.pk).update(restored=True)
+            _settle_status_after_dispute(purchase.pk)
+    return "dispute won: tokens restored"
+
+
+def _settle_status_after_dispute(purchase_id) -> None:
+    purchase = Purchase.objects.get(pk=purchase_id)
+    if purchase.refunded_cents >= purchase.amount_cents:
+        status = PurchaseStatus.REFUNDED
+    elif purchase.refunded_cents:
+        status = PurchaseStatus.PARTIALLY_REFUNDED
+    else:
+        status = PurchaseStatus.SUCCEEDED
+    Purchase.objects.filter(pk=purchase_id, status=PurchaseStatus.DISPUTED).update(status=status)
+
+
+def _execute_clawbacks(*, purchase_id) -> str:
+    """Run every planned, not yet executed claw-back of a purchase through the
+    ledger (its key makes a repeat a no-op), then record its transaction."""
+    from ledger import services as ledger
+
+    done = []
+    for clawback in Clawback.objects.filter(purchase_id=purchase_id, transaction_id="", tokens__gt=0).select_related("purchase__user"):
+        txn = ledger.claw_back(
+            user=clawback.purchase.user,
+            tokens=clawback.tokens,
+            idempotency_key=clawback.key,
+            reference=f"purchase:{purchase_id}",
+            kind=clawback.kind,
+        )
+        with transaction.atomic(durable=True):
+            Clawback.objects.filter(pk=clawback.pk, transaction_id="").update(transaction_id=str(txn.pk))
+            _push_balance(clawback.purchase.user)
+        done.append(f"{clawback.key}: {clawback.tokens} tokens")
+    return "clawed back " + ", ".join(done) if done else "nothing to claw back"
+
+
+EVENT_HANDLERS = {
+    "payment_intent.succeeded": _on_payment_intent_succeeded,
+    "payment_intent.payment_failed": _on_payment_intent_failed,
+    "payment_intent.canceled": _on_payment_intent_failed,
+    "charge.refunded": _on_charge_refunded,
+    "charge.dispute.created": _on_dispute_created,
+    "charge.dispute.closed": _on_dispute_closed,
+}
+HANDLED_EVENT_TYPES = sorted(EVENT_HANDLERS)
