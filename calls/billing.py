@@ -159,3 +159,8 @@ def drop_time(a: Iterable[Interval], b: Iterable[Interval], *, since: datetime, 
     if now - cursor >= window:
         return cursor + window
     return None
+
+
+def minutes_started(billable: int) -> int:
+    """Minutes with at least a moment of billable time in them (at least the first)."""
+    return max(1, -(-billable // MINUTE_US))

@@ -307,7 +307,7 @@ def end_call(*, call_id, user) -> CallSession:
                 reason = EndReason.CANCELLED if user.pk == call.fan_id else EndReason.DECLINED
                 _finish(call, reason, ended_at=now, now=now)
         elif call.status in MEDIA_STATUSES:
-            _advance(call, now)
+            _advance(call, now, ending=True)
             if call.status != CallStatus.ENDED:
                 reason = EndReason.COMPLETED if call.active_at else EndReason.CANCELLED
                 _finish(call, reason, ended_at=now, now=now)
@@ -368,7 +368,7 @@ def _close_silent(call, now) -> None:
         CallPresence.objects.filter(pk=presence.pk, left_at__isnull=True).update(left_at=presence.last_seen_at)
 
 
-def _advance(call: CallSession, now) -> None:
+def _advance(call: CallSession, now, *, ending: bool = False) -> None:
     if call.status == CallStatus.REQUESTED:
         if now >= call.requested_at + ring_timeout():
             _finish(call, EndReason.MISSED, ended_at=call.requested_at + ring_timeout(), now=now)
@@ -399,10 +399,12 @@ def _advance(call: CallSession, now) -> None:
     dropped_at = billing.drop_time(fan_iv, creator_iv, since=call.active_at, now=now, window=resume_window())
     if dropped_at is not None:
         # Apart for the whole resume window: the call ended then, whenever we notice.
-        if _bill_due_minutes(call, presences, now, until=dropped_at):
+        if _bill_due_minutes(call, presences, now, until=dropped_at, ending=True):
             _finish(call, EndReason.DROPPED, ended_at=dropped_at, now=now)
         return
-    if not _bill_due_minutes(call, presences, now):
+    if not _bill_due_minutes(call, presences, now, ending=ending):
+        return
+    if ending:
         return
     _warn_low_balance(call, presences, now)
     if call.status == CallStatus.ACTIVE and not (fan_here and creator_here):
@@ -427,7 +429,7 @@ def _advance(call: CallSession, now) -> None:
         send_event_on_commit([call.creator_id], {"type": "call.resumed", "call_id": str(call.id)})
 
 
-def _bill_due_minutes(call: CallSession, presences, now, *, until=None) -> bool:
+def _bill_due_minutes(call: CallSession, presences, now, *, until=None, ending: bool = False) -> bool:
     """Charge every minute that billable time has reached. False if the call ended for lack of funds.
 
     Minute n is due when both parties have been present (n - 1) minutes, and
@@ -438,7 +440,10 @@ def _bill_due_minutes(call: CallSession, presences, now, *, until=None) -> bool:
     from ledger.services import charge_with_fee
 
     fan_iv, creator_iv = _intervals(presences, call.fan_id, now), _intervals(presences, call.creator_id, now)
-    due = billing.minutes_due(billing.billable_us(fan_iv, creator_iv, until=until))
+    billable = billing.billable_us(fan_iv, creator_iv, until=until)
+    # While talking, a minute is charged the instant it starts; at the end only
+    # minutes that actually started (a hang-up exactly on a boundary starts none).
+    due = billing.minutes_started(billable) if ending else billing.minutes_due(billable)
     while call.minutes_charged < due:
         minute = call.minutes_charged + 1
         try:
@@ -568,21 +573,16 @@ def _earnings_and_fee(call) -> tuple[int, int]:
 
 
 def _release_earnings(call) -> None:
-    """Release the creator's net earnings of a settled call if the ledger offers it.
+    """After commit, release the creator's pending earnings (the ledger keeps them pending until released).
 
-    Earnings stay pending until the ledger releases them; a settled call's
-    charges will not be refunded any more, so they can go.
+    A separate transaction on purpose: releasing locks the creator's wallet,
+    which must not wait inside the call's lock while holding the fan's wallet.
+    If it never runs, the ledger's periodic release picks the earnings up.
     """
-    from ledger import services as ledger_services
+    from calls.tasks import release_call_earnings
 
-    release = getattr(ledger_services, "release_earnings", None)
-    if release is None:
-        return
-    release(**_release_arguments(call))
-
-
-def _release_arguments(call) -> dict:
-    return {"creator": call.creator, "reference": f"call:{call.id}", "idempotency_key": f"call:{call.id}:release"}
+    call_id = str(call.id)
+    transaction.on_commit(lambda: release_call_earnings.delay(call_id))
 
 
 def receipt_of(call: CallSession) -> dict:

@@ -47,3 +47,12 @@ def advance_call_task(call_id: str) -> None:
     from calls.services import advance_call
 
     advance_call(call_id=call_id)
+
+
+@shared_task(ignore_result=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def release_call_earnings(call_id: str) -> None:
+    """Release the creator's pending earnings once a call is settled (ledger.release_earnings)."""
+    from ledger.services import release_earnings
+
+    call = CallSession.objects.select_related("creator").get(pk=call_id, settled_at__isnull=False)
+    release_earnings(user=call.creator, idempotency_key=f"call:{call.id}:release")
