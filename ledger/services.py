@@ -453,9 +453,8 @@ def restore_clawback(*, original, idempotency_key: str, reference: str) -> Trans
     fingerprint = _fingerprint("restore_clawback", clawback.pk, reference)
 
     def plan():
+        # Restored at most once: reversal_of is UNIQUE, a second insert fails in _post.
         locked = lock_accounts([wallet.pk, receivable.pk])
-        if Transaction.objects.filter(reversal_of=clawback).exists():
-            raise AlreadyReversed(transaction_id=clawback.pk)
         cancelled = min(owed, -locked[receivable.pk].balance)
         return [(refunds, -(taken + owed)), (locked[receivable.pk], cancelled), (locked[wallet.pk], taken + owed - cancelled)]
 
@@ -488,9 +487,8 @@ def reverse_transaction(*, original, idempotency_key: str, reason: str, actor=No
     fingerprint = _fingerprint("reverse", target.pk)
 
     def plan():
+        # Reversed at most once: reversal_of is UNIQUE, a second insert fails in _post.
         locked = lock_accounts(e.account_id for e in entries if e.account.kind in LOCKED_KINDS)
-        if Transaction.objects.filter(reversal_of=target).exists():
-            raise AlreadyReversed(transaction_id=target.pk)
         if target.followups.exists():
             raise NotReversible("This transaction was partly refunded; refund the rest instead.")
         return [(_locked(locked, e.account), -e.amount) for e in entries]
