@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 
 import stripe
 from django.conf import settings
@@ -109,6 +110,14 @@ def _webhook_error(code: str, message: str, status: int) -> JsonResponse:
     return JsonResponse(error_body(code=code, message=message), status=status)
 
 
+def _check_not_from_the_future(signature: str) -> None:
+    """stripe-python only refuses timestamps that are too old; a signed
+    timestamp far ahead of our clock is outside the tolerance too."""
+    stamps = [part[2:] for part in signature.split(",") if part.startswith("t=")]
+    if not stamps or not stamps[0].isdigit() or int(stamps[0]) > time.time() + settings.STRIPE_WEBHOOK_TOLERANCE_S:
+        raise stripe.SignatureVerificationError("timestamp outside the tolerance zone", signature)
+
+
 @csrf_exempt
 @require_POST
 def stripe_webhook(request):
@@ -125,6 +134,7 @@ def stripe_webhook(request):
         return _webhook_error("invalid_signature", "The Stripe-Signature header is missing.", 400)
     try:
         stripe.Webhook.construct_event(request.body, signature, secret, tolerance=settings.STRIPE_WEBHOOK_TOLERANCE_S)
+        _check_not_from_the_future(signature)
         payload = json.loads(request.body)
     except stripe.SignatureVerificationError:
         logger.warning("stripe webhook with a bad signature refused")

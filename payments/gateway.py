@@ -18,6 +18,8 @@ def configure() -> None:
         stripe.api_base = settings.STRIPE_API_HOST.rstrip("/")
     # Retries are safe: every write below carries an idempotency key.
     stripe.max_network_retries = settings.STRIPE_MAX_NETWORK_RETRIES
+    # stripe-python logs every request at INFO; keep the JSON log for what matters.
+    logging.getLogger("stripe").setLevel(logging.WARNING)
 
 
 def create_payment_intent(*, amount_cents: int, currency: str, metadata: dict, idempotency_key: str):

@@ -8,20 +8,67 @@ Two differences from ``python -m localstripe``, both deliberate:
   machine (several test runs at once) would share and overwrite that file, and
   the pickling costs time on every request.
 
-Usage: python -m payments.localstripe_server --port 8420
+Usage:
+  python -m payments.localstripe_server --port 8420          # serve
+  python -m payments.localstripe_server --port 8420 --register-webhook URL --secret S
+      # wait until it answers, then tell it where to send signed events
 """
 
 import argparse
 import logging
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from aiohttp import web
+
+
+def register_webhook(*, api_host: str, url: str, secret: str, name: str = "digis", wait_s: float = 15.0) -> None:
+    """Tell localstripe to sign events with ``secret`` and POST them to ``url``."""
+    body = urllib.parse.urlencode({"url": url, "secret": secret}).encode()
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            request = urllib.request.Request(f"{api_host.rstrip('/')}/_config/webhooks/{name}", data=body, method="POST")
+            with urllib.request.urlopen(request, timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)  # the server is still starting
+
+
+def wait_until_up(api_host: str, wait_s: float = 15.0) -> None:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{api_host.rstrip('/')}/js.stripe.com/v3/", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8420)
+    parser.add_argument("--register-webhook", metavar="URL", help="register URL with a running server, then exit")
+    parser.add_argument("--secret", help="the webhook signing secret (with --register-webhook)")
+    parser.add_argument("--wait", action="store_true", help="wait until a running server answers, then exit")
     args = parser.parse_args()
+    api_host = f"http://{args.host}:{args.port}"
+    if args.wait:
+        wait_until_up(api_host)
+        return
+    if args.register_webhook:
+        if not args.secret:
+            sys.exit("--secret is required with --register-webhook")
+        register_webhook(api_host=api_host, url=args.register_webhook, secret=args.secret)
+        return
 
     from localstripe import resources
 

@@ -1,0 +1,186 @@
+"""Packages, purchases and who may see them; the webhook's signature gate."""
+
+import json
+import time
+
+import pytest
+import stripe
+
+from payments.models import Purchase, PurchaseStatus, StripeEvent, TokenPackage
+from payments.tests.conftest import WEBHOOK_PATH, buy, event_for, post_event, sign, succeeded_event
+
+pytestmark = pytest.mark.django_db
+
+
+def test_packages_are_seeded_and_listed_in_order(api_as, alice):
+    response = api_as(alice).get("/api/payments/packages/")
+    assert response.status_code == 200
+    assert [(p["tokens"], p["bonus_tokens"], p["price_cents"]) for p in response.json()] == [
+        (100, 0, 999), (500, 25, 4999), (1200, 100, 10999), (2500, 300, 21999)
+    ]
+    assert response.json()[1]["total_tokens"] == 525
+
+
+def test_anonymous_cannot_list_packages_or_buy(api):
+    assert api.get("/api/payments/packages/").status_code in (401, 403)
+    assert api.post("/api/payments/purchases/", {"package": 1}, format="json").status_code in (401, 403)
+
+
+def test_purchase_creates_an_intent_for_the_package_price_not_the_clients(api_as, alice, starter, localstripe):
+    response = api_as(alice).post("/api/payments/purchases/", {"package": starter.pk, "amount_cents": 1, "tokens": 10**6}, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["status"] == "pending" and body["tokens"] == 100 and body["amount_cents"] == 999
+    assert body["client_secret"].startswith(body["payment_intent_id"] + "_secret_")
+    intent = stripe.PaymentIntent.retrieve(body["payment_intent_id"])
+    assert (intent.amount, intent.currency) == (999, "usd")
+    assert intent.metadata.to_dict() == {"purchase": body["id"], "user": str(alice.pk), "tokens": "100"}
+
+
+@pytest.mark.parametrize("payload", [{}, {"package": "abc"}, {"package": -1}, {"package": 999999}])
+def test_bad_package_is_a_400_and_creates_nothing(api_as, alice, payload):
+    response = api_as(alice).post("/api/payments/purchases/", payload, format="json")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] in ("invalid", "package_not_available")
+    assert not Purchase.objects.exists()
+
+
+def test_inactive_package_cannot_be_bought(api_as, alice, starter):
+    TokenPackage.objects.filter(pk=starter.pk).update(active=False)
+    response = api_as(alice).post("/api/payments/purchases/", {"package": starter.pk}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "package_not_available"
+
+
+def test_eleventh_purchase_attempt_in_an_hour_is_429(api_as, alice, starter, localstripe):
+    client = api_as(alice)
+    for _ in range(10):
+        assert client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").status_code == 201
+    response = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
+    assert response.status_code == 429 and response.json()["error"]["code"] == "rate_limited"
+    assert Purchase.objects.filter(user=alice).count() == 10
+
+
+def test_mallory_cannot_see_or_confirm_alices_purchase(api_as, alice, mallory, starter, localstripe):
+    purchase = api_as(alice).post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+    as_mallory = api_as(mallory)
+
+    assert as_mallory.get(f"/api/payments/purchases/{purchase['id']}/").status_code == 404
+    assert as_mallory.get("/api/payments/purchases/").json() == []
+    response = as_mallory.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"payment_method": "pm_card_visa"}, format="json")
+    assert response.status_code == 404 and response.json()["error"]["code"] == "purchase_not_found"
+    assert stripe.PaymentIntent.retrieve(purchase["payment_intent_id"]).status == "requires_payment_method"
+    assert as_mallory.get(f"/wallet/purchases/{purchase['id']}/").status_code in (302, 404)
+
+
+def test_own_purchases_are_listed_and_confirmable(api_as, alice, starter, localstripe):
+    client = api_as(alice)
+    purchase = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+    token = stripe.Token.create(card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"})
+
+    response = client.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"token": token.id}, format="json")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["payment_intent_status"] == "succeeded"
+    assert response.json()["status"] == "pending"  # only the webhook credits
+    assert [p["id"] for p in client.get("/api/payments/purchases/").json()] == [purchase["id"]]
+
+
+def test_declined_card_is_a_402(api_as, alice, starter, localstripe):
+    client = api_as(alice)
+    purchase = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+    response = client.post(
+        f"/api/payments/purchases/{purchase['id']}/confirm/", {"payment_method": "pm_card_chargeCustomerFail"}, format="json"
+    )
+    assert response.status_code == 402 and response.json()["error"]["code"] == "card_declined"
+
+
+@pytest.mark.parametrize("payload", [{}, {"token": "tok_a", "payment_method": "pm_b"}, {"token": "x; drop"}])
+def test_confirm_input_is_validated(api_as, alice, payload):
+    response = api_as(alice).post(f"/api/payments/purchases/{'0' * 8}-0000-0000-0000-{'0' * 12}/confirm/", payload, format="json")
+    assert response.status_code == 400
+
+
+# --- the signature gate --------------------------------------------------------------
+
+
+def _unchanged(purchase):
+    from ledger.services import balance_of
+
+    purchase.refresh_from_db()
+    return purchase.status == PurchaseStatus.PENDING and balance_of(user=purchase.user) == 0
+
+
+@pytest.fixture
+def paid(alice, starter, localstripe):
+    return buy(alice, starter)
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["wrong secret", "no header", "garbage header", "tampered body", "too old", "from the future"],
+)
+def test_unverified_event_is_400_and_changes_nothing(client, paid, how):
+    event = succeeded_event(paid)
+    payload = json.dumps(event).encode()
+    now = int(time.time())
+    headers = {
+        "wrong secret": {"HTTP_STRIPE_SIGNATURE": sign(payload, secret="whsec_not_ours")},
+        "no header": {},
+        "garbage header": {"HTTP_STRIPE_SIGNATURE": "nonsense"},
+        "tampered body": {"HTTP_STRIPE_SIGNATURE": sign(payload)},
+        "too old": {"HTTP_STRIPE_SIGNATURE": sign(payload, timestamp=now - 3600)},
+        "from the future": {"HTTP_STRIPE_SIGNATURE": sign(payload, timestamp=now + 3600)},
+    }[how]
+    if how == "tampered body":
+        payload = payload.replace(b'"amount": 999', b'"amount": 998')
+
+    response = client.post(WEBHOOK_PATH, data=payload, content_type="application/json", **headers)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_signature"
+    assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+    assert _unchanged(paid)
+
+
+def test_webhook_refuses_everything_when_no_secret_is_configured(client, paid, settings):
+    settings.DJSTRIPE_WEBHOOK_SECRET = ""
+    response = post_event(succeeded_event(paid), client=client, secret="")
+    assert response.status_code == 400 and _unchanged(paid)
+
+
+def test_signed_garbage_is_400(client, db):
+    payload = b'{"hello": "world"}'
+    response = client.post(WEBHOOK_PATH, data=payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=sign(payload))
+    assert response.status_code == 400 and response.json()["error"]["code"] == "malformed_event"
+
+
+def test_unhandled_event_type_is_acknowledged_and_ignored(client, db):
+    response = post_event(event_for({"id": "cus_1", "object": "customer"}, "customer.created", event_id="evt_ignored"), client=client)
+    assert response.status_code == 200 and response.json()["outcome"] == "ignored"
+    assert StripeEvent.objects.get(stripe_id="evt_ignored").status == "ignored"
+
+
+# --- pages -------------------------------------------------------------------------
+
+
+def test_buy_page_lists_packages_and_history(client, alice, starter):
+    client.force_login(alice)
+    response = client.get("/wallet/buy/")
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Starter" in page and "USD 9.99" in page and "payments/buy.js" in page
+
+
+def test_buy_page_needs_sign_in(client, db):
+    response = client.get("/wallet/buy/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_database_refuses_a_credited_purchase_without_a_transaction(alice, starter):
+    from django.db import IntegrityError, transaction
+
+    purchase = Purchase.objects.create(user=alice, package=starter, tokens=100, amount_cents=999, currency="usd")
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            Purchase.objects.filter(pk=purchase.pk).update(status=PurchaseStatus.SUCCEEDED)
