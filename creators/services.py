@@ -1,4 +1,10 @@
-"""Every write to creator profiles, categories and follows goes through here."""
+"""Every write to creator profiles, categories and follows goes through here.
+
+These services open plain ``transaction.atomic()`` rather than a durable one:
+they move no money, their only side effect (dropping cached cards) runs on
+commit, and other flows compose them inside their own transaction
+(accounts' become_creator, seed_demo's per-app transaction).
+"""
 
 from collections.abc import Sequence
 
@@ -120,7 +126,7 @@ def update_creator_profile(*, user, categories: Sequence[str] | None = None, **c
     """
     clean = _clean_changes(changes)
     picked = _categories_for(categories) if categories is not None else None
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         profile = _profile_for_update(user)
         for name, value in clean.items():
             setattr(profile, name, value)
@@ -167,7 +173,7 @@ def follow_creator(*, follower, creator_user_id) -> bool:
     profile = _followable_profile(creator_user_id)
     if is_blocked_between(follower, profile.user):
         raise CreatorNotFound()  # a block hides the creator; don't reveal why
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         try:
             with transaction.atomic():
                 Follow.objects.create(follower=follower, creator=profile)
@@ -180,7 +186,7 @@ def follow_creator(*, follower, creator_user_id) -> bool:
 
 def unfollow_creator(*, follower, creator_user_id) -> bool:
     """Stop following. Idempotent: returns False if there was no follow."""
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         deleted, _ = Follow.objects.filter(follower=follower, creator_id=creator_user_id).delete()
         if not deleted:
             return False

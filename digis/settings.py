@@ -456,3 +456,13 @@ CALL_SILENCE_S = env.int("CALL_SILENCE_S", default=20)
 CALL_RESUME_WINDOW_S = env.int("CALL_RESUME_WINDOW_S", default=60)
 CALL_BUY_TOKENS_URL = env("CALL_BUY_TOKENS_URL", default="/wallet/")
 CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "schedule": 15.0}
+
+# --- creators ---
+# Creator cards (profile data on Explore, profiles, home) are cached this long;
+# every change that shows on a card drops the entry (invalidate_creator_cache).
+CREATORS_CARD_CACHE_S = env.int("CREATORS_CARD_CACHE_S", default=600)
+# "Online now" and ?online=1 reuse one presence sweep over all creators this long.
+CREATORS_ONLINE_CACHE_S = env.int("CREATORS_ONLINE_CACHE_S", default=10)
+# bench/explore.py serves a minimal baseline view next to the site.
+if env.bool("CREATORS_BENCH_URLS", default=False):
+    ROOT_URLCONF = "creators.bench_urls"

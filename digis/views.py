@@ -1,6 +1,5 @@
 """Site-wide pages and error handlers."""
 
-from django.contrib.auth import get_user_model
 from django.http import JsonResponse
 from django.shortcuts import render
 
@@ -8,9 +7,10 @@ from digis.api import error_body
 
 
 def home(request):
-    # The Creators app replaces this list with real discovery; until then the
-    # home page shows the newest creators by role.
-    creators = get_user_model().objects.filter(role="creator", is_active=True).order_by("-date_joined")[:12]
+    from creators import selectors
+
+    # Online creators first, then the most followed (cached cards; blocks hidden).
+    creators = selectors.featured(viewer=request.user, limit=12)
     return render(request, "home.html", {"creators": creators})
 
 
