@@ -21,8 +21,23 @@ from rest_framework_simplejwt.tokens import RefreshToken as JWTRefreshToken
 
 from accounts.exceptions import AccountBanned, AccountInactive, TokenInvalid, TokenReused
 from accounts.models import RefreshToken
+from digis.errors import DomainError
 
 AUTH_VERSION_CLAIM = "auth_version"
+
+
+class AccessTokenRejected(DomainError, AuthenticationFailed):
+    """401 with a specific code (invalid_token, token_revoked, account_banned, account_inactive).
+
+    A DomainError so the API's error body keeps the code; an
+    AuthenticationFailed so DRF and the socket treat it as a failed sign-in.
+    """
+
+    status_code = 401
+
+    def __init__(self, message: str, *, code: str):
+        DomainError.__init__(self, message, code=code)
+        AuthenticationFailed.__init__(self, message, code=code)
 FAMILY_CLAIM = "family"
 
 
@@ -42,16 +57,16 @@ def user_for_access_token(raw: str):
     try:
         token = AccessToken(raw)
     except TokenError:
-        raise AuthenticationFailed("The access token is invalid or expired.", code="invalid_token")
+        raise AccessTokenRejected("The access token is invalid or expired.", code="invalid_token")
     user = get_user_model().objects.filter(pk=token.get("user_id")).first()
     if user is None or not user.is_active:
-        raise AuthenticationFailed("This account is not active.", code="account_inactive")
+        raise AccessTokenRejected("This account is not active.", code="account_inactive")
     if user.is_banned:
-        raise AuthenticationFailed("This account is banned.", code="account_banned")
+        raise AccessTokenRejected("This account is banned.", code="account_banned")
     # Tokens minted without the claim (AccessToken.for_user in tests) count
     # as version 0, which every account starts at.
     if token.get(AUTH_VERSION_CLAIM, 0) != user.auth_version:
-        raise AuthenticationFailed("This token was revoked. Sign in again.", code="token_revoked")
+        raise AccessTokenRejected("This token was revoked. Sign in again.", code="token_revoked")
     return user
 
 
