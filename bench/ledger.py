@@ -1,0 +1,222 @@
+"""Ledger benchmark: pgbench TPC-B-like vs transfer() vs a 64-payer tip storm, on one PostgreSQL.
+
+    .venv/bin/python bench/ledger.py [--clients 16] [--payers 64] [--seconds 15] [--scale 16]
+
+Starts its own throwaway PostgreSQL on loopback with the *normal* durability
+settings (fsync on, synchronous_commit on, full_page_writes on), then measures:
+
+  (a) pgbench's built-in tpcb-like script, --clients clients, scale --scale;
+  (b) uncontended transfers/s through ledger.services.transfer(): --clients
+      threads, each moving tokens within its own pair of wallets;
+  (c) a tip storm: --payers threads, each a different fan, all tipping ONE
+      creator through charge_with_fee (creator earnings + sharded platform fee).
+
+Prints the rates and the ratios (b)/(a) and (c)/(b) the issue asks for.
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bindir() -> str:
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()], reverse=True)
+    for path in candidates:
+        if (path / "initdb").exists():
+            return str(path)
+    sys.exit("PostgreSQL binaries not found (install postgresql)")
+
+
+class Postgres:
+    """A throwaway cluster with default durability (fsync, synchronous_commit, full_page_writes on)."""
+
+    def __init__(self):
+        self.bindir = pg_bindir()
+        self.workdir = tempfile.mkdtemp(prefix="digis-bench-")
+        os.chmod(self.workdir, 0o755)
+        self.data = os.path.join(self.workdir, "pg")
+        self.port = free_port()
+        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+
+    def run(self, *args, **kwargs):
+        return subprocess.run([*self.as_pg, *args], check=True, **kwargs)
+
+    def start(self):
+        os.mkdir(self.data)
+        if os.getuid() == 0:
+            shutil.chown(self.data, "postgres")
+        self.run(f"{self.bindir}/initdb", "-D", self.data, "-U", "digis", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", stdout=subprocess.DEVNULL)
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c max_connections=300 -c shared_buffers=256MB"
+        self.run(f"{self.bindir}/pg_ctl", "-D", self.data, "-l", f"{self.data}/server.log", "-w", "start", "-o", options, stdout=subprocess.DEVNULL)
+        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "digis"], check=True)
+        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "pgbench"], check=True)
+        return self
+
+    def settings(self) -> dict:
+        out = subprocess.run(
+            [f"{self.bindir}/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "-d", "digis", "-At", "-c",
+             "select name || '=' || setting from pg_settings where name in ('fsync','synchronous_commit','full_page_writes','server_version')"],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()
+        return dict(line.split("=", 1) for line in out)
+
+    def stop(self):
+        subprocess.run([*self.as_pg, f"{self.bindir}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def pgbench_tpcb(pg: Postgres, *, clients: int, scale: int, seconds: int) -> float:
+    base = [f"{pg.bindir}/pgbench", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "digis"]
+    subprocess.run([*base, "-i", "-q", "-s", str(scale), "pgbench"], check=True, capture_output=True)
+    out = subprocess.run(
+        [*base, "-b", "tpcb-like", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(seconds), "-n", "pgbench"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    for line in out.splitlines():
+        if line.startswith("tps =") or line.startswith("tps="):
+            return float(line.split("=")[1].split()[0])
+    raise RuntimeError(f"could not read pgbench output:\n{out}")
+
+
+def timed_threads(workers, seconds: float) -> tuple[float, int, list]:
+    """Run each worker(stop_event) in a thread for `seconds`; returns (ops/s, ops, errors)."""
+    from django.db import connections
+
+    stop = threading.Event()
+    start = threading.Barrier(len(workers) + 1)
+    counts = [0] * len(workers)
+    errors = []
+
+    def run(index, work):
+        try:
+            start.wait()
+            while not stop.is_set():
+                work()
+                counts[index] += 1
+        except BaseException as exc:  # report, don't hide
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i, w), daemon=True) for i, w in enumerate(workers)]
+    for t in threads:
+        t.start()
+    start.wait()
+    began = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    elapsed = time.perf_counter() - began
+    total = sum(counts)
+    return total / elapsed, total, errors
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--payers", type=int, default=64)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--scale", type=int, default=16)
+    args = parser.parse_args()
+
+    pg = Postgres().start()
+    try:
+        info = pg.settings()
+        print(f"PostgreSQL {info.get('server_version')} fsync={info.get('fsync')} synchronous_commit={info.get('synchronous_commit')} "
+              f"full_page_writes={info.get('full_page_writes')} cpus={os.cpu_count()}", flush=True)
+        tpcb = pgbench_tpcb(pg, clients=args.clients, scale=args.scale, seconds=args.seconds)
+        print(f"(a) pgbench tpcb-like, scale {args.scale}, {args.clients} clients: {tpcb:.0f} tps", flush=True)
+
+        os.environ.update({
+            "DATABASE_URL": f"postgres://digis@127.0.0.1:{pg.port}/digis",
+            "DJANGO_SETTINGS_MODULE": "digis.settings",
+            "DB_POOL_MAX_SIZE": str(max(args.clients, args.payers) + 10),
+            "DB_POOL_MIN_SIZE": "4",
+            "LOG_LEVEL": "WARNING",
+            "DEBUG": "true",
+        })
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        from accounts.tests.factories import make_creator, make_user
+        from ledger import selectors, services
+        from ledger.checks import run_all
+
+        # (b) uncontended: each thread shuttles tokens inside its own pair of wallets.
+        pairs = []
+        for i in range(args.clients):
+            a, b = make_user(f"bench_a{i}"), make_user(f"bench_b{i}")
+            services.credit_purchase(user=a, tokens=10**9, idempotency_key=f"bench:fund:a{i}", reference="bench")
+            services.credit_purchase(user=b, tokens=10**9, idempotency_key=f"bench:fund:b{i}", reference="bench")
+            pairs.append((a, b))
+
+        def transfer_worker(i, a, b):
+            n = [0]
+
+            def work():
+                n[0] += 1
+                src, dst = (a, b) if n[0] % 2 else (b, a)
+                services.transfer(source=src, destination=dst, amount=1, kind="transfer", idempotency_key=f"bench:t:{i}:{n[0]}")
+            return work
+
+        services.transfer(source=pairs[0][0], destination=pairs[0][1], amount=1, kind="transfer", idempotency_key="bench:warmup")
+        transfers, n_b, errors_b = timed_threads([transfer_worker(i, a, b) for i, (a, b) in enumerate(pairs)], args.seconds)
+        print(f"(b) transfer(), {args.clients} threads, own wallet pairs: {transfers:.0f} transfers/s ({n_b} in {args.seconds}s, {len(errors_b)} errors)", flush=True)
+
+        # (c) tip storm: many payers, one creator.
+        creator = make_creator("bench_star")
+        payers = []
+        for i in range(args.payers):
+            fan = make_user(f"bench_fan{i}")
+            services.credit_purchase(user=fan, tokens=10**9, idempotency_key=f"bench:fund:fan{i}", reference="bench")
+            payers.append(fan)
+
+        def tip_worker(i, fan):
+            n = [0]
+
+            def work():
+                n[0] += 1
+                services.charge_with_fee(payer=fan, creator=creator, amount=10, kind="tip", idempotency_key=f"bench:tip:{i}:{n[0]}")
+            return work
+
+        tips, n_c, errors_c = timed_threads([tip_worker(i, fan) for i, fan in enumerate(payers)], args.seconds)
+        print(f"(c) tip storm, {args.payers} payers -> 1 creator: {tips:.0f} tips/s ({n_c} in {args.seconds}s, {len(errors_c)} errors)", flush=True)
+        pending = selectors.pending_earnings(user=creator)
+        assert pending == n_c * 8, (pending, n_c)
+        problems = {k: v for k, v in run_all().items() if v}
+        for err in (errors_b + errors_c)[:5]:
+            print("  error:", err)
+        print(f"ledger_check after the run: {'ok' if not problems else problems}")
+        print(f"(b)/(a) = {transfers / tpcb:.2f}   (c)/(b) = {tips / transfers:.2f}")
+    finally:
+        from django.db import connections
+
+        try:
+            connections.close_all()
+        except Exception:
+            pass
+        pg.stop()
+
+
+if __name__ == "__main__":
+    main()
