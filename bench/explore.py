@@ -169,6 +169,8 @@ async def read_response(reader) -> int:
 
 
 async def client(port, paths, deadline, latencies, errors):
+    # ``port`` may be a list: connections are spread over several daphne
+    # processes, as a load balancer in front of them would.
     reader = writer = None
     rng = random.Random()
     while time.perf_counter() < deadline:
@@ -196,7 +198,8 @@ async def load(port, paths, *, seconds, clients):
     latencies, errors = [], []
     deadline = time.perf_counter() + seconds
     started = time.perf_counter()
-    await asyncio.gather(*(client(port, paths, deadline, latencies, errors) for _ in range(clients)))
+    ports = port if isinstance(port, list) else [port]
+    await asyncio.gather(*(client(ports[i % len(ports)], paths, deadline, latencies, errors) for i in range(clients)))
     return latencies, errors, time.perf_counter() - started
 
 
@@ -211,11 +214,12 @@ def main():
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="daphne processes (connections spread over them)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     args = parser.parse_args()
 
     services = Services()
-    daphne = None
+    daphnes = []
     try:
         services.start()
         env = {
@@ -239,15 +243,18 @@ def main():
         manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
         print(f"seeding {args.creators} creators ...", flush=True)
         manage("shell", "-c", SEED)
-        port = free_port()
-        daphne = subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+        ports = [free_port() for _ in range(args.workers)]
+        for port in ports:
+            daphnes.append(subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
+                                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for port in ports:
+            for _ in range(150):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        port = ports
         targets = {
             "minimal": ["/bench/minimal/"],
             "api": ["/api/creators/"],
@@ -267,7 +274,7 @@ def main():
                 results[name]["time"] += elapsed
                 print(f"round {round_no + 1} {name:8s} {len(lat) / elapsed:7.1f} req/s p95 {percentile(lat, .95) * 1000:6.1f} ms", flush=True)
     finally:
-        if daphne is not None:
+        for daphne in daphnes:
             daphne.terminate()
             try:
                 daphne.wait(10)
@@ -296,8 +303,8 @@ def write_results(args, table):
     load1 = os.getloadavg()[0]
     body = (
         f"{SECTION}\n\n"
-        f"`bench/explore.py --creators {args.creators} --clients {args.clients} --seconds {args.seconds} --rounds {args.rounds}`, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. One daphne process, DEBUG=false, PostgreSQL + Redis cache "
+        f"`bench/explore.py --creators {args.creators} --clients {args.clients} --seconds {args.seconds} --rounds {args.rounds} "
+        f"--workers {args.workers}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. {args.workers} daphne process(es), DEBUG=false, PostgreSQL + Redis cache "
         f"on loopback, {args.clients} keep-alive clients (asyncio, same machine: {cpu} CPUs, load average {load1:.1f} at the end, "
         "shared with other engineers' test runs, so figures are noisy). Targets interleaved round by round.\n\n"
         f"{table}\n"

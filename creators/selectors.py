@@ -10,6 +10,8 @@ presence (cache), calls and the card's do-not-disturb flag.
 import base64
 import binascii
 import datetime as dt
+import functools
+import importlib
 import json
 import uuid
 from collections.abc import Iterable
@@ -140,23 +142,34 @@ def cards_for(user_ids: Iterable) -> dict[str, dict]:
 # --- availability -----------------------------------------------------------
 
 
-def _busy_user_ids(user_ids: list[str]) -> set[str]:
+@functools.cache
+def _optional_module(name: str):
+    """Another app's module if it exists (imported once per process), else None.
+
+    Seams to apps that land later: a failed import is not cached by Python,
+    and retrying it on every request costs file-system lookups.
+    """
     try:
-        from calls.selectors import busy_user_ids
-    except ImportError:  # the calls app has not landed its selector yet
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _busy_user_ids(user_ids: list[str]) -> set[str]:
+    calls_selectors = _optional_module("calls.selectors")
+    if calls_selectors is None:
         return set()
-    return {str(user_id) for user_id in busy_user_ids(user_ids)}
+    return {str(user_id) for user_id in calls_selectors.busy_user_ids(user_ids)}
 
 
 def live_user_ids(user_ids: Iterable | None = None) -> set[str]:
     """Seam for Streaming: creators live right now. None until streaming provides
     ``streaming.selectors.live_user_ids``."""
-    try:
-        from streaming.selectors import live_user_ids as streaming_live_user_ids
-    except ImportError:
+    streaming_selectors = _optional_module("streaming.selectors")
+    if streaming_selectors is None or not hasattr(streaming_selectors, "live_user_ids"):
         return set()
     ids = None if user_ids is None else [str(user_id) for user_id in user_ids]
-    return {str(user_id) for user_id in streaming_live_user_ids(ids)}
+    return {str(user_id) for user_id in streaming_selectors.live_user_ids(ids)}
 
 
 def _availability(user_ids: list[str], dnd: dict[str, bool]) -> dict[str, str]:
