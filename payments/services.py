@@ -292,7 +292,8 @@ def _on_charge_refunded(charge: dict) -> str:
     purchase = _credited_purchase_for_charge(charge)
     if purchase is None:
         return "not a Digis purchase"
-    refunded = int(charge.get("amount_refunded") or 0)
+    # Capped: a refund can never exceed what was paid (localstripe's can).
+    refunded = min(int(charge.get("amount_refunded") or 0), purchase.amount_cents)
     with transaction.atomic(durable=True):
         purchase = lock_purchase(purchase.pk)
         if refunded > purchase.refunded_cents:
