@@ -129,18 +129,32 @@ class CallPage {
       onEvent(type, (event) => { if (event.call_id === this.callId || event.call?.id === this.callId) this.on(type, event); });
     }
     onEvent("error", (event) => { if (event.code === "call_not_live" && !this.ended) this.say("This call is no longer connected."); });
-    // After a socket reconnect, tell the server (and the peer) we are still here.
-    onEvent("hello", () => { if (this.mediaUp) sendEvent({ type: "call.join", call_id: this.callId }); });
+    // On every (re)connect of the socket: events sent while it was down are
+    // lost, so catch up from the API, and tell the server we are still here.
+    onEvent("hello", () => {
+      if (this.mediaUp) sendEvent({ type: "call.join", call_id: this.callId });
+      this.catchUp();
+    });
     this.interceptForms();
     addEventListener("pagehide", () => this.leave());
-    if (this.status === "active" || this.status === "paused") {
-      if (this.status === "active") this.startTimer(this.activeSeconds);
-      else this.showTimer(this.activeSeconds);
-    }
+    if (["accepted", "active", "paused"].includes(this.status)) this.connectMedia();
+    if (this.status === "active") this.startTimer(this.activeSeconds);
+    else this.showTimer(this.activeSeconds);
     const covered = this.root.dataset.coveredSeconds;
     if (covered !== "" && covered !== undefined && this.status !== "requested") this.setCovered(Number(covered));
-    if (["accepted", "active", "paused"].includes(this.status)) this.connectMedia();
     setInterval(() => this.tick(), 500);
+  }
+
+  async catchUp() {
+    let call;
+    try {
+      const response = await fetch(`/api/calls/${this.callId}/`, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (!response.ok) return;
+      call = await response.json();
+    } catch { return; }
+    if (call.status === this.status || this.ended) return;
+    if (this.status === "requested") { location.reload(); return; } // answered (or over) while we were away
+    if (call.status === "ended") this.finish(call.end_reason, call.receipt);
   }
 
   // Buttons are forms (they work without JS); with JS they call the API in place.
@@ -151,10 +165,9 @@ class CallPage {
         const action = form.dataset.actionForm;
         form.querySelector("button").disabled = true;
         try {
-          if (action === "end") this.leave();
+          if (action === "end") { this.leave(); this.say("Hanging up…"); }
           await post(`/api/calls/${this.callId}/${action}/`);
           if (action === "accept") location.reload();
-          if (action === "end") this.say("Hanging up…");
         } catch (error) {
           this.fail(error.message);
           form.querySelector("button").disabled = false;
@@ -247,7 +260,9 @@ class CallPage {
       if (this.status !== "active") this.coveredUntil += 500;
       const left = Math.max(0, (this.coveredUntil - Date.now()) / 1000);
       covered.hidden = false;
-      covered.querySelector("[data-covered-minutes]").textContent = String(Math.floor(left / 60));
+      const minutes = Math.floor(left / 60);
+      covered.querySelector("[data-covered-time]").textContent =
+        minutes >= 2 ? `${minutes} more minutes` : minutes === 1 ? "1 more minute" : `${Math.floor(left)} more seconds`;
     }
   }
 
