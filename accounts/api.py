@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -109,6 +110,7 @@ class VerifyEmailView(AccountsAPIView):
 
 
 class ResendVerificationView(AccountsAPIView):
+    @extend_schema(request=None, responses={202: None})
     def post(self, request):
         limits.consume(request, group="accounts.verify.resend", rate="5/h", value=str(request.user.pk))
         if not request.user.email_verified:
@@ -341,6 +343,7 @@ class DeleteAccountView(AccountsAPIView):
 class BecomeCreatorView(AccountsAPIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses=MeSerializer)
     def post(self, request):
         services.become_creator(user=request.user)
         return Response(MeSerializer(request.user).data)
@@ -353,6 +356,7 @@ class BlockedUsersView(AccountsAPIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=inline_serializer("BlockedUser", {"user": PublicUserSerializer(), "created_at": serializers.DateTimeField()}, many=True))
     def get(self, request):
         blocks = selectors.blocks_made_by(request.user)
         return Response(
@@ -365,11 +369,13 @@ class BlockView(AccountsAPIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses={201: inline_serializer("BlockResult", {"blocked": serializers.BooleanField(), "user": PublicUserSerializer()})})
     def post(self, request, id):
         other = get_object_or_404(User, pk=id, is_active=True)
         services.block_user(blocker=request.user, blocked=other)
         return Response({"blocked": True, "user": PublicUserSerializer(other).data}, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={204: None})
     def delete(self, request, id):
         other = get_object_or_404(User, pk=id)
         services.unblock_user(blocker=request.user, blocked=other)
