@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import hashlib
 import importlib
 import json
 import uuid
@@ -345,6 +346,24 @@ def _after(cursor_keys: list, sort: str) -> Q:
     )
 
 
+def _page_rows_cached(query: ExploreQuery, online_ids, fetch):
+    """The page's sort keys, shared for CREATORS_PAGE_CACHE_S by every viewer who
+    hides nobody (viewers with blocks always query). Only the order of ids is
+    shared; cards and availability stay fresh. The price: a creator banned or
+    newly listed in the last few seconds shows (or not) until the entry expires."""
+    ttl = getattr(settings, "CREATORS_PAGE_CACHE_S", 5)
+    if ttl <= 0:
+        return fetch()
+    online_part = ",".join(sorted(online_ids)) if online_ids else ""
+    raw = repr((query.category, query.q, query.online, query.sort, query.cursor, query.limit, online_part))
+    key = "creators:page:v1:" + hashlib.sha256(raw.encode()).hexdigest()
+    rows = cache.get(key)
+    if rows is None:
+        rows = fetch()
+        cache.set(key, rows, ttl)
+    return rows
+
+
 def explore(query: ExploreQuery, *, viewer=None) -> ExplorePage:
     """One page of creator cards for Explore and the API (keyset pagination).
 
@@ -378,9 +397,13 @@ def explore(query: ExploreQuery, *, viewer=None) -> ExplorePage:
         order = ["-online_rank", "-follower_count", "-user_id"]
         key_fields = ["online_rank", "follower_count", "user_id"]
 
-    if query.cursor:
-        queryset = queryset.filter(_after(_decode_cursor(query.cursor, query.sort), query.sort))
-    rows = list(queryset.order_by(*order).values_list(*key_fields)[: query.limit + 1])
+    def fetch_rows():
+        nonlocal queryset
+        if query.cursor:
+            queryset = queryset.filter(_after(_decode_cursor(query.cursor, query.sort), query.sort))
+        return list(queryset.order_by(*order).values_list(*key_fields)[: query.limit + 1])
+
+    rows = _page_rows_cached(query, online_ids, fetch_rows) if not hidden else fetch_rows()
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     cards = cards_for(row[-1] for row in rows)

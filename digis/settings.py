@@ -463,6 +463,8 @@ CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "sched
 CREATORS_CARD_CACHE_S = env.int("CREATORS_CARD_CACHE_S", default=600)
 # "Online now" and ?online=1 reuse one presence sweep over all creators this long.
 CREATORS_ONLINE_CACHE_S = env.int("CREATORS_ONLINE_CACHE_S", default=10)
+# Explore pages' ordered ids are shared this long by viewers who block nobody.
+CREATORS_PAGE_CACHE_S = env.int("CREATORS_PAGE_CACHE_S", default=5)
 # bench/explore.py serves a minimal baseline view next to the site.
 if env.bool("CREATORS_BENCH_URLS", default=False):
     ROOT_URLCONF = "creators.bench_urls"

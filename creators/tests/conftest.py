@@ -6,3 +6,24 @@ from creators.tests.factories import make_creator_profile
 @pytest.fixture
 def bob_profile(bob):
     return make_creator_profile(bob, display_name="Bob Builder", bio="Builds things on video.", categories=["music"])
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_explore_pages(settings):
+    # Tests change data between requests and expect to see it at once; the
+    # few-second page cache has its own test (test_explore_page_cache_*).
+    settings.CREATORS_PAGE_CACHE_S = 0
+
+
+@pytest.fixture(autouse=True)
+def _categories_after_flush(request):
+    # transaction=True tests flush every table afterwards, the categories the
+    # data migration seeded included; put them back for the tests that follow.
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        import importlib
+
+        from django.apps import apps
+
+        request.getfixturevalue("transactional_db")
+        importlib.import_module("creators.migrations.0002_search_and_categories").seed_categories(apps, None)

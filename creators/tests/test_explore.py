@@ -226,3 +226,16 @@ def test_cursor_round_trips_through_the_next_link(crowd, api):
     sort, *_ = json.loads(base64.urlsafe_b64decode(body["next_cursor"] + "=="))
     assert sort == "popular"
     assert "limit=1" in body["next"]
+
+
+def test_explore_page_cache_is_shared_briefly_but_not_with_viewers_who_block(crowd, api, api_as, alice, settings,
+                                                                             django_assert_max_num_queries):
+    settings.CREATORS_PAGE_CACHE_S = 5
+    assert usernames(api.get("/api/creators/")) == ["ben", "cid", "ann"]
+    with django_assert_max_num_queries(0):  # order and cards from the cache
+        assert usernames(api.get("/api/creators/")) == ["ben", "cid", "ann"]
+    Block.objects.create(blocker=alice, blocked=crowd["ben"].user)
+    assert usernames(api_as(alice).get("/api/creators/")) == ["cid", "ann"]
+    # Cards stay fresh even when the order comes from the cache.
+    services.update_creator_profile(user=crowd["ann"].user, display_name="Ann Renamed")
+    assert api.get("/api/creators/").json()["results"][2]["name"] == "Ann Renamed"

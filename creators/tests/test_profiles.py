@@ -175,3 +175,11 @@ def test_anonymous_may_read_profiles(bob_profile, api):
 def test_fan_profile_is_not_a_creator_page(db, client):
     make_user("justafan")
     assert client.get("/@justafan").status_code == 404
+
+
+def test_cards_escape_what_creators_write(db, client):
+    make_creator_profile(display_name='<script>alert("x")</script>', bio="<b>bold</b>")
+    for url in ["/explore/", "/"]:
+        html = client.get(url).content.decode()
+        assert '<script>alert("x")</script>' not in html
+        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
