@@ -44,7 +44,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
 @admin.register(StripeEvent)
 class StripeEventAdmin(ReadOnlyAdmin):
-    list_display = ["stripe_id", "type", "status", "attempts", "deliveries", "received_at", "processed_at"]
+    list_display = ["stripe_id", "type", "status", "attempts", "received_at", "processed_at"]
     list_filter = ["status", "type"]
     search_fields = ["stripe_id"]
     actions = ["replay"]

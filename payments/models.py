@@ -143,7 +143,6 @@ class StripeEvent(models.Model):
     payload = models.JSONField()
     status = models.CharField(max_length=16, choices=EventStatus.choices, default=EventStatus.RECEIVED)
     attempts = models.PositiveIntegerField(default=0)
-    deliveries = models.PositiveIntegerField(default=1)
     claimed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=500, blank=True, default="")
     last_error = models.TextField(blank=True, default="")

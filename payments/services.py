@@ -108,30 +108,43 @@ def confirm_purchase(*, user, purchase_id, token: str = "", payment_method: str 
 # --- Webhook events ------------------------------------------------------------
 
 
-def record_event(*, payload: dict) -> StripeEvent:
-    """Store a verified event once (unique Stripe id); a redelivery only counts."""
-    try:
-        with transaction.atomic(durable=True):
-            return StripeEvent.objects.create(
+def record_event(*, payload: dict, claim: bool = False) -> tuple[StripeEvent, bool]:
+    """Store a verified event once (unique Stripe id). Returns (event, created).
+
+    With ``claim`` a new event is stored already claimed for processing: the
+    first delivery, the common case, costs one commit instead of two. A
+    concurrent duplicate waits on the unique index until that commit, then
+    finds the row.
+    """
+    now = timezone.now()
+    claimed = {"status": EventStatus.PROCESSING, "claimed_at": now, "attempts": 1} if claim else {}
+    created = StripeEvent.objects.bulk_create(
+        [
+            StripeEvent(
                 stripe_id=payload["id"],
                 type=payload["type"],
                 livemode=bool(payload.get("livemode", False)),
                 payload=payload,
+                **claimed,
             )
-    except IntegrityError:
-        StripeEvent.objects.filter(stripe_id=payload["id"]).update(deliveries=F("deliveries") + 1)
-        return StripeEvent.objects.get(stripe_id=payload["id"])
+        ],
+        ignore_conflicts=True,
+    )
+    event = StripeEvent.objects.get(stripe_id=payload["id"])
+    # bulk_create with ignore_conflicts cannot say whether it inserted; the
+    # claim timestamp can (ours is unique to this call).
+    return event, bool(created) and claim and event.claimed_at == now and event.attempts == 1
 
 
 def receive_event(*, payload: dict) -> str:
     """Record and process one verified Stripe event. Returns the outcome:
     "processed", "ignored", "duplicate" (handled before), "in_progress" (another
     delivery is handling it right now) or "failed" (recorded; Stripe retries)."""
-    event = record_event(payload=payload)
-    return process_event(event_id=event.pk)
+    event, claimed = record_event(payload=payload, claim=True)
+    return process_event(event_id=event.pk, already_claimed=claimed)
 
 
-def process_event(*, event_id: int, force: bool = False) -> str:
+def process_event(*, event_id: int, force: bool = False, already_claimed: bool = False) -> str:
     """Run the handler of a stored event at most once to success.
 
     Claiming is a compare-and-swap on the event's status, so two deliveries at
@@ -139,18 +152,20 @@ def process_event(*, event_id: int, force: bool = False) -> str:
     that died mid-way) may be taken over. ``force`` (operator replay) also
     re-runs a processed event: harmless, as every step is idempotent.
     """
-    now = timezone.now()
-    claimable = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]) | Q(
-        status=EventStatus.PROCESSING, claimed_at__lt=now - timezone.timedelta(seconds=settings.PAYMENTS_EVENT_LEASE_S)
-    )
-    if force:
-        claimable |= Q(status__in=[EventStatus.PROCESSED, EventStatus.IGNORED])
-    claimed = StripeEvent.objects.filter(claimable, pk=event_id).update(
-        status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
-        status = StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
-        return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
+    if not already_claimed:
+        now = timezone.now()
+        claimable = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]) | Q(
+            status=EventStatus.PROCESSING,
+            claimed_at__lt=now - timezone.timedelta(seconds=settings.PAYMENTS_EVENT_LEASE_S),
+        )
+        if force:
+            claimable |= Q(status__in=[EventStatus.PROCESSED, EventStatus.IGNORED])
+        claimed = StripeEvent.objects.filter(claimable, pk=event_id).update(
+            status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        if not claimed:
+            status = StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
+            return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
 
     event = StripeEvent.objects.get(pk=event_id)
     handler = EVENT_HANDLERS.get(event.type)

@@ -46,7 +46,10 @@ def localstripe_webhooks(localstripe, live_server, webhook_secret):
 
 @pytest.fixture
 def starter(db):
-    return TokenPackage.objects.get(name="Starter")  # 100 tokens, 999 cents (data migration)
+    # Seeded by the data migration; transactional tests flush it, so recreate.
+    return TokenPackage.objects.get_or_create(
+        name="Starter", defaults={"tokens": 100, "price_cents": 999, "currency": "usd", "sort_order": 10}
+    )[0]
 
 
 def sign(payload: bytes, *, secret: str = TEST_SECRET, timestamp: int | None = None) -> str:

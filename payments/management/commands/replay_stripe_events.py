@@ -31,7 +31,7 @@ class Command(BaseCommand):
             if event is None:
                 if not fetch:
                     raise CommandError(f"{event_id} is not stored here (use --fetch to ask Stripe)")
-                event = services.record_event(payload=gateway.retrieve_event(event_id))
+                event, _ = services.record_event(payload=gateway.retrieve_event(event_id))
             events.append(event)
         failures = 0
         for event in events:
