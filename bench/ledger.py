@@ -15,6 +15,7 @@ Prints the rates and the ratios (b)/(a) and (c)/(b) the issue asks for.
 """
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import socket
@@ -72,8 +73,8 @@ class Postgres:
             [f"{self.bindir}/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "-d", "digis", "-At", "-c",
              "select name || '=' || setting from pg_settings where name in ('fsync','synchronous_commit','full_page_writes','server_version')"],
             check=True, capture_output=True, text=True,
-        ).stdout.split()
-        return dict(line.split("=", 1) for line in out)
+        ).stdout.splitlines()
+        return dict(line.split("=", 1) for line in out if "=" in line)
 
     def stop(self):
         subprocess.run([*self.as_pg, f"{self.bindir}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -93,37 +94,76 @@ def pgbench_tpcb(pg: Postgres, *, clients: int, scale: int, seconds: int) -> flo
     raise RuntimeError(f"could not read pgbench output:\n{out}")
 
 
-def timed_threads(workers, seconds: float) -> tuple[float, int, list]:
-    """Run each worker(stop_event) in a thread for `seconds`; returns (ops/s, ops, errors)."""
+def _worker_process(scenario, id_groups, seconds, db_env, barrier, results):
+    """One OS process (so Python runs on every core) driving len(id_groups) threads."""
+    os.environ.update(db_env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
     from django.db import connections
 
+    from ledger import services
+
+    User = get_user_model()
     stop = threading.Event()
-    start = threading.Barrier(len(workers) + 1)
-    counts = [0] * len(workers)
+    ready = threading.Barrier(len(id_groups) + 1)
+    counts = [0] * len(id_groups)
     errors = []
 
-    def run(index, work):
+    def run(index, ids):
         try:
-            start.wait()
+            users = [User.objects.get(pk=pk) for pk in ids]
+            n = 0
+            ready.wait()
             while not stop.is_set():
-                work()
+                n += 1
+                key = f"bench:{scenario}:{ids[0]}:{n}"
+                if scenario == "transfer":
+                    a, b = users
+                    src, dst = (a, b) if n % 2 else (b, a)
+                    services.transfer(source=src, destination=dst, amount=1, kind="transfer", idempotency_key=key)
+                else:
+                    fan, creator = users
+                    services.charge_with_fee(payer=fan, creator=creator, amount=10, kind="tip", idempotency_key=key)
                 counts[index] += 1
-        except BaseException as exc:  # report, don't hide
+        except BaseException as exc:  # reported, not hidden
             errors.append(repr(exc))
+            if not ready.broken:
+                ready.abort()
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=run, args=(i, w), daemon=True) for i, w in enumerate(workers)]
+    threads = [threading.Thread(target=run, args=(i, ids), daemon=True) for i, ids in enumerate(id_groups)]
     for t in threads:
         t.start()
-    start.wait()
-    began = time.perf_counter()
+    ready.wait()
+    barrier.wait()  # every process starts the clock together
     time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join(60)
+    results.put((sum(counts), errors))
+
+
+def run_workers(scenario, id_groups, *, seconds, processes, db_env) -> tuple[float, int, list]:
+    """Spread the id groups (one thread each) over `processes` processes; returns (ops/s, ops, errors)."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(processes + 1)
+    results = ctx.Queue()
+    chunks = [id_groups[i::processes] for i in range(processes)]
+    procs = [ctx.Process(target=_worker_process, args=(scenario, chunk, seconds, db_env, barrier, results)) for chunk in chunks]
+    for proc in procs:
+        proc.start()
+    barrier.wait(timeout=300)
+    began = time.perf_counter()
+    collected = [results.get(timeout=seconds + 120) for _ in procs]
     elapsed = time.perf_counter() - began
-    total = sum(counts)
+    for proc in procs:
+        proc.join(30)
+    total = sum(count for count, _ in collected)
+    errors = [e for _, errs in collected for e in errs]
     return total / elapsed, total, errors
 
 
@@ -133,6 +173,7 @@ def main():
     parser.add_argument("--payers", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--scale", type=int, default=16)
+    parser.add_argument("--processes", type=int, default=2 * (os.cpu_count() or 1), help="worker processes for (b) and (c)")
     args = parser.parse_args()
 
     pg = Postgres().start()
@@ -170,18 +211,18 @@ def main():
             services.credit_purchase(user=b, tokens=10**9, idempotency_key=f"bench:fund:b{i}", reference="bench")
             pairs.append((a, b))
 
-        def transfer_worker(i, a, b):
-            n = [0]
-
-            def work():
-                n[0] += 1
-                src, dst = (a, b) if n[0] % 2 else (b, a)
-                services.transfer(source=src, destination=dst, amount=1, kind="transfer", idempotency_key=f"bench:t:{i}:{n[0]}")
-            return work
-
         services.transfer(source=pairs[0][0], destination=pairs[0][1], amount=1, kind="transfer", idempotency_key="bench:warmup")
-        transfers, n_b, errors_b = timed_threads([transfer_worker(i, a, b) for i, (a, b) in enumerate(pairs)], args.seconds)
-        print(f"(b) transfer(), {args.clients} threads, own wallet pairs: {transfers:.0f} transfers/s ({n_b} in {args.seconds}s, {len(errors_b)} errors)", flush=True)
+        db_env = {k: os.environ[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL", "DEBUG")}
+        db_env["DB_POOL_MAX_SIZE"] = str(max(args.clients, args.payers) // args.processes + 4)
+        db_env["DB_POOL_MIN_SIZE"] = "1"
+        from django.db import connections
+
+        connections.close_all()
+        transfers, n_b, errors_b = run_workers(
+            "transfer", [[str(a.pk), str(b.pk)] for a, b in pairs], seconds=args.seconds, processes=args.processes, db_env=db_env
+        )
+        print(f"(b) transfer(), {args.clients} threads over {args.processes} processes, own wallet pairs: "
+              f"{transfers:.0f} transfers/s ({n_b} in {args.seconds}s, {len(errors_b)} errors)", flush=True)
 
         # (c) tip storm: many payers, one creator.
         creator = make_creator("bench_star")
@@ -191,16 +232,12 @@ def main():
             services.credit_purchase(user=fan, tokens=10**9, idempotency_key=f"bench:fund:fan{i}", reference="bench")
             payers.append(fan)
 
-        def tip_worker(i, fan):
-            n = [0]
-
-            def work():
-                n[0] += 1
-                services.charge_with_fee(payer=fan, creator=creator, amount=10, kind="tip", idempotency_key=f"bench:tip:{i}:{n[0]}")
-            return work
-
-        tips, n_c, errors_c = timed_threads([tip_worker(i, fan) for i, fan in enumerate(payers)], args.seconds)
-        print(f"(c) tip storm, {args.payers} payers -> 1 creator: {tips:.0f} tips/s ({n_c} in {args.seconds}s, {len(errors_c)} errors)", flush=True)
+        connections.close_all()
+        tips, n_c, errors_c = run_workers(
+            "tip", [[str(fan.pk), str(creator.pk)] for fan in payers], seconds=args.seconds, processes=args.processes, db_env=db_env
+        )
+        print(f"(c) tip storm, {args.payers} payers -> 1 creator over {args.processes} processes: "
+              f"{tips:.0f} tips/s ({n_c} in {args.seconds}s, {len(errors_c)} errors)", flush=True)
         pending = selectors.pending_earnings(user=creator)
         assert pending == n_c * 8, (pending, n_c)
         problems = {k: v for k, v in run_all().items() if v}

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Q, Sum
 
 from digis.errors import InvalidInput
 from ledger.exceptions import (
@@ -94,13 +94,6 @@ def balance_of(*, user) -> int:
     """The user's spendable wallet balance, exact (read from the database, no cache)."""
     balance = Account.objects.filter(user_id=user.pk, kind=AccountKind.WALLET).values_list("balance", flat=True).first()
     return int(balance or 0)
-
-
-def _debt_of_user_id(user_id) -> int:
-    balance = (
-        Account.objects.filter(user_id=user_id, kind=AccountKind.RECEIVABLE).values_list("balance", flat=True).first()
-    )
-    return -int(balance or 0)
 
 
 # --- validation and idempotency ---------------------------------------------
@@ -206,6 +199,7 @@ def _write_entries(tx: Transaction, legs: list[tuple[Account, int]]) -> None:
         raise UnbalancedTransaction("A ledger transaction needs at least two non-zero entries.")
 
     entries = []
+    limited = []
     for pk in sorted(moves):
         account, amount = accounts[pk], moves[pk]
         balance_after = None
@@ -217,8 +211,8 @@ def _write_entries(tx: Transaction, legs: list[tuple[Account, int]]) -> None:
                 raise InsufficientFunds(shortfall=-new_balance, balance=account.balance)
             if account.kind == AccountKind.RECEIVABLE and new_balance > 0:
                 raise UnbalancedTransaction("A debt cannot be paid beyond zero.")
-            Account.objects.filter(pk=pk).update(balance=new_balance)
             account.balance = new_balance
+            limited.append(account)
             if account.kind == AccountKind.WALLET:
                 balance_after = new_balance
         elif account.kind == AccountKind.SYSTEM:
@@ -226,6 +220,9 @@ def _write_entries(tx: Transaction, legs: list[tuple[Account, int]]) -> None:
             Account.objects.filter(pk=pk).update(balance=F("balance") + amount)
         # EARNINGS: the entry is the whole write (balance is summed from entries).
         entries.append(Entry(transaction=tx, account_id=pk, amount=amount, balance_after=balance_after))
+    if limited:
+        # Already locked and checked: one UPDATE ... CASE for all of them.
+        Account.objects.bulk_update(limited, ["balance"])
     Entry.objects.bulk_create(entries)
 
 
@@ -233,10 +230,11 @@ def _locked(locked: dict[int, Account], account: Account) -> Account:
     return locked.get(account.pk, account)
 
 
-def _ensure_not_frozen(user_id) -> None:
-    # Called with the wallet locked: claw_back/credit_purchase change the debt
-    # only while holding that same lock, so this read cannot go stale.
-    debt = _debt_of_user_id(user_id)
+def _ensure_not_frozen(wallet: Account) -> None:
+    # `wallet` comes from lock_accounts(..., with_debt=True): claw_back and
+    # credit_purchase change the debt only while holding this same wallet
+    # lock, so the debt read with the lock cannot go stale.
+    debt = -int(getattr(wallet, "receivable_balance", None) or 0)
     if debt > 0:
         raise WalletFrozen(debt=debt)
 
@@ -244,12 +242,20 @@ def _ensure_not_frozen(user_id) -> None:
 # --- public services --------------------------------------------------------------
 
 
-def _resolve_party(party) -> Account:
-    if isinstance(party, Account):
-        return party
-    if getattr(party, "pk", None) is None:
-        raise InvalidTransfer("A transfer party must be a user or a ledger account.")
-    return open_wallet(user=party)
+def _resolve_parties(*parties) -> list[Account]:
+    """Users -> their wallets (one query; missing wallets are opened), Accounts as given."""
+    for party in parties:
+        if not isinstance(party, Account) and getattr(party, "pk", None) is None:
+            raise InvalidTransfer("A transfer party must be a user or a ledger account.")
+    user_ids = [p.pk for p in parties if not isinstance(p, Account)]
+    wallets = {a.user_id: a for a in Account.objects.filter(user_id__in=user_ids, kind=AccountKind.WALLET)} if user_ids else {}
+    resolved = []
+    for party in parties:
+        if isinstance(party, Account):
+            resolved.append(party)
+        else:
+            resolved.append(wallets.get(party.pk) or open_wallet(user=party))
+    return resolved
 
 
 def transfer(*, source, destination, amount: int, kind: str, idempotency_key: str, reference: str = "", memo: str = "") -> Transaction:
@@ -262,7 +268,7 @@ def transfer(*, source, destination, amount: int, kind: str, idempotency_key: st
     _check_key(idempotency_key)
     _check_amount(amount)
     _check_kind(kind)
-    src, dst = _resolve_party(source), _resolve_party(destination)
+    src, dst = _resolve_parties(source, destination)
     if src.pk == dst.pk:
         raise InvalidTransfer("Source and destination are the same account.")
     if AccountKind.EARNINGS in (src.kind, dst.kind):
@@ -270,9 +276,9 @@ def transfer(*, source, destination, amount: int, kind: str, idempotency_key: st
     fingerprint = _fingerprint("transfer", src.pk, dst.pk, amount, kind, reference)
 
     def plan():
-        locked = lock_accounts(a.pk for a in (src, dst) if a.kind in LOCKED_KINDS)
+        locked = lock_accounts((a.pk for a in (src, dst) if a.kind in LOCKED_KINDS), with_debt=True)
         if src.kind == AccountKind.WALLET:
-            _ensure_not_frozen(src.user_id)
+            _ensure_not_frozen(locked[src.pk])
         return [(_locked(locked, src), -amount), (_locked(locked, dst), amount)]
 
     return _post(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan, reference=reference, memo=memo)
@@ -301,15 +307,21 @@ def charge_with_fee(*, payer, creator, amount: int, kind: str, idempotency_key: 
         raise InvalidInput("fee_bps must be between 0 and 10000.", fields={"fee_bps": ["0..10000"]}, code="invalid_fee")
     if payer.pk == creator.pk:
         raise InvalidTransfer("You cannot pay yourself.", code="self_payment")
-    wallet = open_wallet(user=payer)
-    earnings = open_earnings_account(user=creator)
+    found = {
+        (a.user_id, a.kind): a
+        for a in Account.objects.filter(
+            Q(user_id=payer.pk, kind=AccountKind.WALLET) | Q(user_id=creator.pk, kind=AccountKind.EARNINGS)
+        )
+    }
+    wallet = found.get((payer.pk, AccountKind.WALLET)) or open_wallet(user=payer)
+    earnings = found.get((creator.pk, AccountKind.EARNINGS)) or open_earnings_account(user=creator)
     creator_share, fee = split_fee(amount, fee_bps)
     fee_account = system_account(SystemAccount.PLATFORM_FEE, shard=fee_shard_for(idempotency_key))
     fingerprint = _fingerprint("charge", payer.pk, creator.pk, amount, kind, reference, fee_bps)
 
     def plan():
-        locked = lock_accounts([wallet.pk])
-        _ensure_not_frozen(payer.pk)
+        locked = lock_accounts([wallet.pk], with_debt=True)
+        _ensure_not_frozen(locked[wallet.pk])
         return [(locked[wallet.pk], -amount), (earnings, creator_share), (fee_account, fee)]
 
     return _post(kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan, reference=reference)
