@@ -161,3 +161,17 @@ def test_admin_is_read_only_and_adjust_needs_admin(client, alice):
     assert AuditEntry.objects.filter(action="ledger.adjust", actor=root).count() == 1
     # no change or delete through the admin
     assert client.post(f"/admin/ledger/entry/1/delete/").status_code in (403, 302, 404)
+
+
+@override_settings(ACCOUNTS_ADMIN_REQUIRES_OTP=False)
+def test_admin_reverse_view_reverses_once_with_reason(client, alice, mallory):
+    from accounts.tests.factories import make_user
+
+    fund(alice, 50)
+    tx = services.transfer(source=alice, destination=mallory, amount=20, kind="transfer", idempotency_key="t")
+    client.force_login(make_user("root", is_staff=True, is_superuser=True, role="admin"))
+    form = {"reason": "wrong recipient", "idempotency_key": f"admin-reverse:{tx.pk}"}
+    assert client.post(f"/admin/ledger/transaction/{tx.pk}/reverse/", form).status_code == 302
+    assert client.post(f"/admin/ledger/transaction/{tx.pk}/reverse/", form).status_code == 302  # double submit
+    assert services.balance_of(user=alice) == 50 and services.balance_of(user=mallory) == 0
+    assert client.get(f"/admin/ledger/transaction/{tx.pk}/change/").status_code == 200

@@ -226,3 +226,25 @@ def test_promotion_grant_is_idempotent(alice):
     services.grant_promotion(user=alice, tokens=5, idempotency_key="promo")
     services.grant_promotion(user=alice, tokens=5, idempotency_key="promo")
     assert services.balance_of(user=alice) == 5
+
+
+def test_admin_reversal_writes_one_audit_row(alice, mallory):
+    from accounts.models import AuditEntry
+    from accounts.tests.factories import make_user
+
+    admin = make_user("root", role="admin", is_staff=True, is_superuser=True)
+    fund(alice, 100)
+    tx = services.transfer(source=alice, destination=mallory, amount=40, kind="transfer", idempotency_key="t")
+    services.reverse_transaction(original=tx, idempotency_key="rev", reason="sent by mistake", actor=admin)
+    services.reverse_transaction(original=tx, idempotency_key="rev", reason="sent by mistake", actor=admin)
+    audit = AuditEntry.objects.get(action="ledger.reverse")
+    assert audit.actor == admin and audit.reason == "sent by mistake" and audit.target_id == str(tx.pk)
+
+
+def test_reverse_needs_a_reason(alice, mallory):
+    fund(alice, 100)
+    tx = services.transfer(source=alice, destination=mallory, amount=40, kind="transfer", idempotency_key="t")
+    with pytest.raises(Exception) as info:
+        services.reverse_transaction(original=tx, idempotency_key="rev", reason="  ")
+    assert info.value.code == "reason_required"
+    assert services.balance_of(user=mallory) == 40
