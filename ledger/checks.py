@@ -1,0 +1,74 @@
+"""Consistency checks an operator (and the hourly job) runs over the whole ledger.
+
+Each returns human-readable problems naming the offending rows; an empty list
+means the ledger is consistent.
+"""
+
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce
+
+from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction
+
+
+def unbalanced_transactions() -> list[str]:
+    problems = []
+    sums = Entry.objects.values("transaction_id").annotate(total=Sum("amount"), legs=Count("id"))
+    for row in sums.filter(~Q(total=0) | Q(legs__lt=2)).order_by("transaction_id")[:1000]:
+        problems.append(f"transaction {row['transaction_id']}: entries sum to {row['total']} over {row['legs']} entries")
+    for tx_id in Transaction.objects.filter(entries__isnull=True).values_list("id", flat=True)[:1000]:
+        problems.append(f"transaction {tx_id}: has no entries")
+    return problems
+
+
+def _with_entry_sums():
+    return Account.objects.annotate(entry_sum=Coalesce(Sum("entries__amount"), Value(0)))
+
+
+def balance_mismatches() -> list[str]:
+    problems = []
+    cached = _with_entry_sums().exclude(kind=AccountKind.EARNINGS).exclude(balance=F("entry_sum"))
+    for account in cached.order_by("pk"):
+        problems.append(f"account {account.pk} ({account}): cached balance {account.balance} != entries {account.entry_sum}")
+    for account in Account.objects.filter(kind=AccountKind.EARNINGS).exclude(balance=0).order_by("pk"):
+        problems.append(f"account {account.pk} ({account}): earnings accounts keep no cached balance, found {account.balance}")
+    # The last balance_after of each wallet must equal its balance.
+    for account in Account.objects.filter(kind=AccountKind.WALLET).order_by("pk"):
+        last = Entry.objects.filter(account=account).order_by("-id").values_list("balance_after", flat=True).first()
+        if last is not None and last != account.balance:
+            problems.append(f"account {account.pk} ({account}): last balance_after {last} != balance {account.balance}")
+    return problems
+
+
+def negative_wallets() -> list[str]:
+    problems = []
+    for account in _with_entry_sums().filter(kind=AccountKind.WALLET).filter(Q(balance__lt=0) | Q(entry_sum__lt=0)):
+        problems.append(f"account {account.pk} ({account}): negative wallet (balance {account.balance}, entries {account.entry_sum})")
+    for account in _with_entry_sums().filter(kind=AccountKind.RECEIVABLE).filter(Q(balance__gt=0) | Q(entry_sum__gt=0)):
+        problems.append(f"account {account.pk} ({account}): receivable above zero ({account.entry_sum})")
+    return problems
+
+
+def system_reconciliation() -> list[str]:
+    problems = []
+    total = Entry.objects.aggregate(t=Sum("amount"))["t"] or 0
+    if total != 0:
+        problems.append(f"all entries sum to {total}, not 0")
+    fees = Entry.objects.filter(account__system_code=SystemAccount.PLATFORM_FEE).aggregate(t=Sum("amount"))["t"] or 0
+    if fees < 0:
+        problems.append(f"platform fee shards sum to {fees} (< 0)")
+    refunds = Entry.objects.filter(account__system_code=SystemAccount.REFUNDS).aggregate(t=Sum("amount"))["t"] or 0
+    if refunds < 0:
+        problems.append(f"refunds account sums to {refunds} (< 0): more restored than clawed back")
+    return problems
+
+
+CHECKS = {
+    "balanced transactions": unbalanced_transactions,
+    "cached balances": balance_mismatches,
+    "no negative wallets": negative_wallets,
+    "system accounts reconcile": system_reconciliation,
+}
+
+
+def run_all() -> dict[str, list[str]]:
+    return {name: check() for name, check in CHECKS.items()}
