@@ -82,11 +82,13 @@ class GlobalRateLimitMiddleware:
     """A per-IP ceiling on all traffic (GLOBAL_RATE_LIMIT, default 300/min).
 
     Counters live in the default cache, so with REDIS_URL they hold across
-    every web process. Health probes are exempt: a load balancer must always
-    be able to ask.
+    every web process. Exempt: health probes (a load balancer must always be
+    able to ask) and Stripe's webhook (all of Stripe arrives from a handful of
+    addresses; it is authenticated by signature, and a 429 would only delay
+    credits).
     """
 
-    EXEMPT_PREFIXES = ("/healthz", "/readyz", "/static/")
+    EXEMPT_PREFIXES = ("/healthz", "/readyz", "/static/", "/api/payments/stripe/webhook/")
 
     def __init__(self, get_response):
         self.get_response = get_response

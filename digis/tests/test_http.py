@@ -152,6 +152,13 @@ class TestRateLimit:
     def test_health_probes_are_never_limited(self, client):
         assert all(client.get("/healthz").status_code == 200 for _ in range(10))
 
+    @override_settings(GLOBAL_RATE_LIMIT="2/m")
+    @pytest.mark.django_db
+    def test_stripe_webhook_is_not_ip_limited(self, client):
+        # Unsigned posts are refused by the signature check (400), never by the IP limit.
+        codes = {client.post("/api/payments/stripe/webhook/", data="{}", content_type="application/json").status_code for _ in range(5)}
+        assert codes == {400}
+
     @override_settings(GLOBAL_RATE_LIMIT="2/m", TRUSTED_PROXY_COUNT=0)
     def test_spoofed_forwarded_for_does_not_escape_the_limit(self, client):
         codes = [client.get("/api/schema/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}").status_code for i in range(3)]
