@@ -375,7 +375,14 @@ def refund_charge(*, original, amount: int, idempotency_key: str, reason: str) -
         )
         if amount > charged - refunded:
             raise RefundExceedsCharge(refundable=charged - refunded)
-        fee_back = fee_total * (refunded + amount) // charged - fee_total * refunded // charged
+        # The fee that stays is the fee on what the payer keeps paying, floored
+        # (creator-favoured, like split_fee): after refunding 14 of a 20-token
+        # charge with a 4-token fee, 6 tokens stay paid and floor(4*6/20) = 1
+        # of them is fee. Taking back floor(4*14/20) = 2 instead would leave the
+        # creator 4 of 6 and round against them.
+        kept_before = charged - refunded
+        kept_after = kept_before - amount
+        fee_back = fee_total * kept_before // charged - fee_total * kept_after // charged
         legs = [(locked[wallet.pk], amount)]
         if earnings_entry is not None:
             legs.append((earnings_entry.account, -(amount - fee_back)))

@@ -131,6 +131,26 @@ def test_refund_takes_creator_share_and_fee_back_in_proportion(alice, bob):
     assert_consistent()
 
 
+@pytest.mark.parametrize(
+    ("charged", "refunds", "creator_keeps", "fee_keeps"),
+    [
+        (20, [14], 5, 1),  # 6 tokens stay paid: fee floor(1.2) = 1, creator 5
+        (20, [7, 7], 5, 1),  # the same refund in two parts ends in the same split
+        (10, [3], 6, 1),  # 7 stay paid: fee floor(1.4) = 1
+        (100, [1], 80, 19),  # 99 stay paid: fee floor(19.8) = 19
+    ],
+)
+def test_partial_refund_rounds_the_remaining_fee_in_the_creators_favour(alice, bob, charged, refunds, creator_keeps, fee_keeps):
+    fund(alice, 1000)
+    charge = services.charge_with_fee(payer=alice, creator=bob, amount=charged, kind="call_charge", idempotency_key="c", fee_bps=2000)
+    for n, amount in enumerate(refunds):
+        services.refund_charge(original=charge, amount=amount, idempotency_key=f"r{n}", reason="unused part")
+    fees = Entry.objects.filter(account__system_code=SystemAccount.PLATFORM_FEE)
+    assert selectors.pending_earnings(user=bob) == creator_keeps
+    assert sum(fees.values_list("amount", flat=True)) == fee_keeps
+    assert_consistent()
+
+
 def test_refund_never_fails_when_creator_spent_released_earnings(alice, bob, mallory):
     fund(alice, 100)
     charge = services.charge_with_fee(payer=alice, creator=bob, amount=100, kind="tip", idempotency_key="t", fee_bps=2000)
