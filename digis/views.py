@@ -2,6 +2,10 @@
 
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from digis.api import error_body
 
@@ -40,3 +44,32 @@ def handler400(request, exception=None):
     if _wants_json(request):
         return JsonResponse(error_body(code="bad_request", message="Bad request."), status=400)
     return render(request, "400.html", status=400)
+
+
+class ApiRootView(APIView):
+    """The API's front door: where each part of Digis lives. Errors everywhere share one body:
+    `{"error": {"code", "message", "fields", "request_id"}}`."""
+
+    permission_classes = [AllowAny]
+    schema = None
+
+    SECTIONS = {
+        "schema": "api-schema",
+        "docs": "api-docs",
+    }
+    LINKS = {
+        "auth": "/api/auth/token/",
+        "me": "/api/me/",
+        "categories": "/api/categories/",
+        "creators": "/api/creators/",
+        "wallet": "/api/wallet/",
+        "wallet_transactions": "/api/wallet/transactions/",
+        "token_packages": "/api/payments/packages/",
+        "purchases": "/api/payments/purchases/",
+        "calls": "/api/calls/",
+    }
+
+    def get(self, request):
+        links = {name: request.build_absolute_uri(reverse(url_name)) for name, url_name in self.SECTIONS.items()}
+        links.update({name: request.build_absolute_uri(path) for name, path in self.LINKS.items()})
+        return Response(links)

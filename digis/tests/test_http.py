@@ -207,3 +207,12 @@ class TestHealth:
         assert body["checks"]["database"]["ok"] is True
 
 handler500 = "digis.views.handler500"
+
+
+def test_api_root_lists_every_link_and_each_resolves(client):
+    from django.urls import resolve
+
+    links = client.get("/api/", HTTP_ACCEPT="application/json").json()
+    assert {"schema", "docs", "creators", "wallet", "calls", "purchases"} <= set(links)
+    for url in links.values():
+        resolve(url.removeprefix("http://testserver"))  # raises Resolver404 if a link is dead
