@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.core.cache import cache
 
 from creators.models import Category, CreatorProfile, Follow
-from creators.selectors import CATEGORIES_CACHE_KEY
+from creators.selectors import CATEGORIES_CACHE_KEY, _categories_memo
 
 
 @admin.register(Category)
@@ -15,11 +15,14 @@ class CategoryAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
+        # Other processes see the change within 30 s (their memo's life).
         cache.delete(CATEGORIES_CACHE_KEY)
+        _categories_memo.clear()
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
         cache.delete(CATEGORIES_CACHE_KEY)
+        _categories_memo.clear()
 
 
 @admin.register(CreatorProfile)

@@ -465,6 +465,8 @@ CREATORS_CARD_CACHE_S = env.int("CREATORS_CARD_CACHE_S", default=600)
 CREATORS_ONLINE_CACHE_S = env.int("CREATORS_ONLINE_CACHE_S", default=10)
 # Explore pages' ordered ids are shared this long by viewers who block nobody.
 CREATORS_PAGE_CACHE_S = env.int("CREATORS_PAGE_CACHE_S", default=5)
+# The sweep runs off the request path; its answer lives CREATORS_ONLINE_CACHE_S.
+CELERY_BEAT_SCHEDULE["creators-online-sweep"] = {"task": "creators.tasks.sweep_online_creators", "schedule": 5.0}
 # bench/explore.py serves a minimal baseline view next to the site.
 if env.bool("CREATORS_BENCH_URLS", default=False):
     ROOT_URLCONF = "creators.bench_urls"

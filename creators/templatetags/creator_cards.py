@@ -45,3 +45,20 @@ def creator_card(card: dict) -> str:
         f'<span class="muted">{int(card["video_call_rate"])} tokens/min · {followers} follower{"" if followers == 1 else "s"}</span>'
         f"</a>{tags}</li>"
     )
+
+
+@register.simple_tag
+def category_options(categories: list[dict], selected: str | None = None) -> str:
+    """<option>s of the category filter (17 of them on every Explore page; a template loop costs more)."""
+    return mark_safe(
+        "".join(
+            f'<option value="{_e(c["slug"])}"{" selected" if c["slug"] == selected else ""}>{_e(c["name"])}</option>'
+            for c in categories
+        )
+    )
+
+
+@register.filter
+def category_tags(categories: list[dict]) -> str:
+    """#hashtag links to each category's Explore page."""
+    return mark_safe(" ".join(f'<a class="tag" href="/explore/tag/{_e(c["slug"])}/">#{_e(c["slug"])}</a>' for c in categories))

@@ -27,3 +27,14 @@ def _categories_after_flush(request):
 
         request.getfixturevalue("transactional_db")
         importlib.import_module("creators.migrations.0002_search_and_categories").seed_categories(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_memos():
+    # The root conftest clears the shared cache between tests; these
+    # per-process memos sit on top of it.
+    from creators import selectors
+
+    selectors._categories_memo.clear()
+    selectors._online_memo.clear()
+    yield

@@ -183,3 +183,19 @@ def test_cards_escape_what_creators_write(db, client):
         html = client.get(url).content.decode()
         assert '<script>alert("x")</script>' not in html
         assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+
+
+def test_online_sweep_task_shares_who_is_online(db, settings):
+    from creators import selectors, tasks
+
+    quiet, chatty = make_creator_profile(), make_creator_profile()
+    presence.mark_connected(chatty.pk)
+    assert tasks.sweep_online_creators() == 1
+    selectors._online_memo.clear()
+    assert selectors.online_creator_ids() == {str(chatty.pk)}
+    presence.mark_connected(quiet.pk)
+    selectors._online_memo.clear()
+    assert selectors.online_creator_ids() == {str(chatty.pk)}  # the shared answer, until the next sweep
+    tasks.sweep_online_creators()
+    selectors._online_memo.clear()
+    assert selectors.online_creator_ids() == {str(chatty.pk), str(quiet.pk)}
