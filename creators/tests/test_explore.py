@@ -8,7 +8,7 @@ import time_machine
 
 from accounts.models import Block
 from accounts.tests.factories import make_creator, make_user
-from creators import selectors, services
+from creators import services
 from creators.tests.factories import make_creator_profile
 from digis.realtime import presence
 
