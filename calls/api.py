@@ -1,5 +1,7 @@
 """Calls API: ring, answer, hang up, media token, history. Only the two parties see or touch a call."""
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -55,6 +57,7 @@ class CallListView(APIView):
 
     serializer_class = CallSerializer
 
+    @extend_schema(operation_id="calls_list", responses=CallSerializer(many=True))
     def get(self, request):
         paginator = CallHistoryPagination()
         page = paginator.paginate_queryset(selectors.call_history(request.user), request, view=self)
@@ -100,6 +103,7 @@ class CallActionView(APIView):
 class CallTokenView(APIView):
     """POST: media credentials for this call (Agora token or WebRTC ICE servers); call again to renew."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, id):
         from calls.media import rtc_credentials
 

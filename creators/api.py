@@ -74,6 +74,7 @@ class CreatorListView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
+        operation_id="creators_list",
         parameters=[
             OpenApiParameter("category", str, description="Category slug; unknown -> 400 unknown_category"),
             OpenApiParameter("q", str, description="Search name, username and bio"),

@@ -125,7 +125,8 @@ if DB_IS_POSTGRES:
             "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
             "timeout": env.int("DB_POOL_TIMEOUT_S", default=10),
         }
-    _options["options"] = f"-c statement_timeout={env.int('DB_STATEMENT_TIMEOUT_MS', default=10_000)}"
+    _statement_timeout_ms = env.int("DB_STATEMENT_TIMEOUT_MS", default=10_000)
+    _options["options"] = f"-c statement_timeout={_statement_timeout_ms}"
     _db.setdefault("TEST", {})["NAME"] = env("TEST_DATABASE_NAME", default="test_digis")
 else:
     # WAL lets readers run beside the one writer; IMMEDIATE transactions take
@@ -358,7 +359,11 @@ STRIPE_LIVE_MODE = env.bool("STRIPE_LIVE_MODE", default=False)
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="sk_test_digis_localstripe")
 STRIPE_TEST_SECRET_KEY = STRIPE_SECRET_KEY
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_digis_localstripe")
-STRIPE_API_HOST = env("STRIPE_API_HOST", default="")
+_stripe_api_host = env("STRIPE_API_HOST", default="")
+if _stripe_api_host:
+    # Defined only when set: dj-stripe points the stripe client at this
+    # setting whenever it merely exists, and warns in production if it does.
+    STRIPE_API_HOST = _stripe_api_host
 DJSTRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
@@ -444,7 +449,7 @@ STRIPE_WEBHOOK_TOLERANCE_S = 300
 PAYMENTS_EVENT_LEASE_S = 60
 STRIPE_MAX_NETWORK_RETRIES = 2
 # Stripe.js: the real one, or localstripe's stand-in when STRIPE_API_HOST is set.
-STRIPE_JS_URL = f"{STRIPE_API_HOST.rstrip('/')}/js.stripe.com/v3/" if STRIPE_API_HOST else "https://js.stripe.com/v3/"
+STRIPE_JS_URL = f"{_stripe_api_host.rstrip('/')}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/"
 
 # --- calls (core: ringing, presence, billing, sweeper) ------------------------
 # A ring unanswered this long is missed; an accepted call nobody connects to

@@ -14,8 +14,8 @@ logger = logging.getLogger(__name__)
 def configure() -> None:
     """Point the stripe client at STRIPE_API_HOST (localstripe) when it is set."""
     stripe.api_key = settings.STRIPE_SECRET_KEY
-    if settings.STRIPE_API_HOST:
-        stripe.api_base = settings.STRIPE_API_HOST.rstrip("/")
+    if getattr(settings, "STRIPE_API_HOST", ""):
+        stripe.api_base = getattr(settings, "STRIPE_API_HOST", "").rstrip("/")
     # Retries are safe: every write below carries an idempotency key.
     stripe.max_network_retries = settings.STRIPE_MAX_NETWORK_RETRIES
     # stripe-python logs every request at INFO; keep the JSON log for what matters.

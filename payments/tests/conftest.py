@@ -27,10 +27,10 @@ def webhook_secret(settings):
 @pytest.fixture
 def localstripe():
     """The localstripe server `make test` started (STRIPE_API_HOST)."""
-    if not settings.STRIPE_API_HOST:
+    if not getattr(settings, "STRIPE_API_HOST", ""):
         pytest.skip("needs localstripe: run `make test`")
     gateway.configure()
-    return settings.STRIPE_API_HOST
+    return getattr(settings, "STRIPE_API_HOST", "")
 
 
 @pytest.fixture
