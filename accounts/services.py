@@ -238,6 +238,13 @@ def become_creator(*, user) -> "object":
 
 # --- profile ----------------------------------------------------------------
 
+def _creator_card_changed(user) -> None:
+    """Name, avatar, ban and deletion show on creator cards: drop the cached card."""
+    from creators.services import invalidate_creator_cache
+
+    invalidate_creator_cache(user_id=user.pk)
+
+
 def update_profile(*, user, display_name: str | None = None) -> User:
     changes = {}
     if display_name is not None:
@@ -249,6 +256,7 @@ def update_profile(*, user, display_name: str | None = None) -> User:
         User.objects.filter(pk=user.pk).update(**changes, updated_at=timezone.now())
         for key, value in changes.items():
             setattr(user, key, value)
+        _creator_card_changed(user)
     return user
 
 
@@ -268,6 +276,7 @@ def set_avatar(*, user, upload) -> User:
             old = User.objects.select_for_update().values_list("avatar", flat=True).get(pk=user.pk)
             User.objects.filter(pk=user.pk).update(avatar=name, updated_at=timezone.now())
             _delete_file_on_commit(storage, old)
+            _creator_card_changed(user)
     except Exception:
         storage.delete(name)
         raise
@@ -281,6 +290,7 @@ def remove_avatar(*, user) -> User:
         old = User.objects.select_for_update().values_list("avatar", flat=True).get(pk=user.pk)
         User.objects.filter(pk=user.pk).update(avatar="", updated_at=timezone.now())
         _delete_file_on_commit(storage, old)
+        _creator_card_changed(user)
     user.avatar.name = ""
     return user
 
@@ -400,6 +410,7 @@ def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User
             actor=actor, action="user.suspend" if until else "user.ban", target=user,
             reason=reason, before=before, after=_ban_snapshot(user),
         )
+        _creator_card_changed(user)
     return user
 
 
@@ -412,6 +423,7 @@ def unban_user(*, actor, user, reason: str) -> User:
         User.objects.filter(pk=user.pk).update(banned_at=None, banned_until=None, ban_reason="")
         user.banned_at, user.banned_until, user.ban_reason = None, None, ""
         record_audit(actor=actor, action="user.unban", target=user, reason=reason, before=before, after=_ban_snapshot(user))
+        _creator_card_changed(user)
     return user
 
 
@@ -452,6 +464,7 @@ def delete_account(*, user, actor=None, reason: str = "Deleted by the account ho
         revoke_all_credentials(user=user, reason="deleted")
         _delete_file_on_commit(storage, old_avatar)
         record_audit(actor=actor or user, action="user.delete", target=user, reason=reason, before=before, after={"deleted": True})
+        _creator_card_changed(user)
     user.refresh_from_db()
     return user
 

@@ -131,3 +131,22 @@ def test_invalidation_also_happens_after_commit(bob_profile, bob):
         services.invalidate_creator_cache(user_id=bob.pk)
         cache.set(CARD_CACHE_KEY.format(bob.pk), {"stale": True})
     assert cache.get(CARD_CACHE_KEY.format(bob.pk)) is None
+
+
+def test_account_changes_that_show_on_a_card_drop_it(bob_profile, bob):
+    """The card falls back to account fields (name, avatar) and hides banned creators."""
+    from accounts import services as account_services
+    from accounts.tests.factories import make_user
+
+    moderator = make_user("moderator", is_staff=True, is_superuser=True)
+    changes = [
+        lambda: account_services.update_profile(user=bob, display_name="Bobby"),
+        lambda: account_services.remove_avatar(user=bob),
+        lambda: account_services.ban_user(actor=moderator, user=bob, reason="spam"),
+        lambda: account_services.unban_user(actor=moderator, user=bob, reason="appeal upheld"),
+    ]
+    for change in changes:
+        selectors.cards_for([bob.pk])
+        assert cache.get(CARD_CACHE_KEY.format(bob.pk)) is not None
+        change()
+        assert cache.get(CARD_CACHE_KEY.format(bob.pk)) is None
