@@ -17,7 +17,10 @@ PROD_ENV = {
 
 
 def _manage(*args, **env_overrides):
-    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DIGIS_TESTING")}
+    # A production process sees none of the test run's own variables (the
+    # suite points Stripe at localstripe, which check --deploy rightly flags).
+    test_only = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DIGIS_TESTING", "STRIPE_API_HOST", "STRIPE_WEBHOOK_SECRET")
+    env = {k: v for k, v in os.environ.items() if k not in test_only and not k.startswith("CSP_EXTRA_")}
     env.update(env_overrides)
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
@@ -41,3 +44,10 @@ def test_check_deploy_reports_nothing_in_production_mode():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", **PROD_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.slow
+def test_check_deploy_flags_a_stripe_stand_in_left_on_in_production():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", STRIPE_API_HOST="http://127.0.0.1:8420", **PROD_ENV)
+    assert result.returncode != 0
+    assert "djstripe.W002" in result.stdout + result.stderr
