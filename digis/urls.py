@@ -1,5 +1,8 @@
+import re
+
+from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from digis import health, views
@@ -20,6 +23,11 @@ urlpatterns = [
 ]
 urlpatterns += [path("api/", include(f"{app}.api_urls")) for app in APPS]
 urlpatterns += [path("", include(f"{app}.urls")) for app in APPS]
+# Uploaded avatars and covers. On the embedded default Django serves them; in
+# production the storage backend (S3, or the proxy in front of MEDIA_ROOT)
+# does, and SERVE_MEDIA is off.
+if settings.SERVE_MEDIA:
+    urlpatterns += [re_path(r"^%s(?P<path>.*)$" % re.escape(settings.MEDIA_URL.lstrip("/")), views.media, name="media")]
 
 handler400 = "digis.views.handler400"
 handler403 = "digis.views.handler403"

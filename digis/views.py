@@ -18,6 +18,14 @@ def home(request):
     return render(request, "home.html", {"creators": creators})
 
 
+def media(request, path):
+    """Uploaded files, on the embedded default only (settings.SERVE_MEDIA)."""
+    from django.conf import settings
+    from django.views.static import serve
+
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/")
 

@@ -216,3 +216,12 @@ def test_api_root_lists_every_link_and_each_resolves(client):
     assert {"schema", "docs", "creators", "wallet", "calls", "purchases"} <= set(links)
     for url in links.values():
         resolve(url.removeprefix("http://testserver"))  # raises Resolver404 if a link is dead
+
+
+def test_uploaded_media_is_served_in_development(client, settings, tmp_path):
+    (tmp_path / "avatars").mkdir()
+    (tmp_path / "avatars" / "a.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    settings.MEDIA_ROOT = tmp_path
+    response = client.get("/media/avatars/a.png")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).startswith(b"\x89PNG")
