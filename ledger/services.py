@@ -85,7 +85,9 @@ def system_account(code: str, *, shard: int = 0) -> Account:
 
 
 def fee_shard_for(idempotency_key: str) -> int:
-    """Which platform-fee shard a transaction credits: a stable hash of its key."""
+    """Which shard of a hot system account (platform fee, Stripe clearing) a
+    transaction touches: a stable hash of its key, so concurrent charges and
+    purchases update different rows instead of queueing on one."""
     shards = max(1, int(getattr(settings, "LEDGER_FEE_SHARDS", 16)))
     return zlib.crc32(idempotency_key.encode()) % shards
 
@@ -405,7 +407,9 @@ def credit_purchase(*, user, tokens: int, idempotency_key: str, reference: str) 
     _check_key(idempotency_key)
     _check_amount(tokens, name="tokens")
     wallet = open_wallet(user=user)
-    clearing = system_account(SystemAccount.STRIPE_CLEARING)
+    # Every purchase touches Stripe clearing: sharded like the fee account, or
+    # concurrent webhooks queue on one row's lock until each commits.
+    clearing = system_account(SystemAccount.STRIPE_CLEARING, shard=fee_shard_for(idempotency_key))
     fingerprint = _fingerprint("purchase", user.pk, tokens, reference)
 
     def plan():
