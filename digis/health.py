@@ -87,4 +87,9 @@ async def readyz(request):
     results = dict(await asyncio.gather(*(_run(name, check) for name, check in checks.items())))
     failed = sorted(name for name, result in results.items() if not result["ok"])
     body = {"status": "ok" if not failed else "unavailable", "failed": failed, "checks": results}
+    # Informational, never a failure: a stopped beat must not take every web
+    # node out of rotation, but an operator should see it (the call sweeper
+    # and earnings releases run from beat).
+    if results["cache"]["ok"]:
+        body["beat_last_run"] = await sync_to_async(cache.get)("beat:last_run")
     return JsonResponse(body, status=200 if not failed else 503)

@@ -180,6 +180,14 @@ class TestHealth:
         body = response.json()
         assert response.status_code == 200, body
         assert body["failed"] == [] and set(body["checks"]) == {"database", "cache", "channel_layer", "broker"}
+        assert body["beat_last_run"] is None  # no beat ran in this test
+
+    @pytest.mark.django_db
+    def test_readyz_reports_when_beat_last_ran(self, client):
+        from digis.tasks import beat_heartbeat
+
+        beat_heartbeat.apply()
+        assert client.get("/readyz").json()["beat_last_run"] is not None
 
     @pytest.mark.django_db
     def test_readyz_503_names_dead_redis(self, client, settings):
