@@ -13,6 +13,13 @@ and committed. A second scenario delivers ONE event `--concurrency` times at
 once (Stripe's duplicates): one credit, the rest are answered without work.
 
 Prints p50/p95/max for both; the target is p95 < 100 ms.
+
+    .venv/bin/python bench/payments.py --profile [--rounds 20]
+
+instead delivers `--rounds` distinct events one after another (after a
+warm-up), counts the SQL queries and commits of one crediting delivery and of
+one duplicate delivery (CaptureQueriesContext), and prints the top cumulative
+cProfile entries of the sequential deliveries.
 """
 
 import argparse
@@ -79,16 +86,34 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+_clients = []
+
+
+def client_for(i):
+    """A long-lived test client per thread slot, its middleware chain built
+    outside the timed section. A server builds its handler once per process;
+    a fresh Client() builds it on its first request (WhiteNoise indexes every
+    static file, ~25 ms), which earlier runs of this benchmark timed as part
+    of every delivery."""
+    from django.test import Client
+
+    while len(_clients) <= i:
+        client = Client()
+        client.handler.load_middleware()
+        _clients.append(client)
+    return _clients[i]
+
+
 def deliver_all(payloads, secret):
     """POST every payload at once, one thread each; returns (latency_ms, status) per delivery."""
     from django.db import connections
-    from django.test import Client
 
     barrier = threading.Barrier(len(payloads))
     results = [None] * len(payloads)
+    clients = [client_for(i) for i in range(len(payloads))]
 
     def work(i, payload):
-        client = Client()
+        client = clients[i]
         header = sign(payload, secret)
         barrier.wait()
         start = time.perf_counter()
@@ -105,10 +130,100 @@ def deliver_all(payloads, secret):
     return results
 
 
+def deliver_one(client, payload, secret):
+    start = time.perf_counter()
+    response = client.post("/api/payments/stripe/webhook/", data=payload, content_type="application/json",
+                           HTTP_STRIPE_SIGNATURE=sign(payload, secret))
+    return (time.perf_counter() - start) * 1000, response
+
+
+def profile(paid_events, secret, n):
+    """Sequential deliveries: wall time each, queries/commits of one, cProfile of all."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    for _, payload in paid_events(3, "pwarm"):
+        deliver_one(client, payload, secret)
+
+    def describe(label, queries, ms):
+        commits = sum(1 for q in queries if q["sql"].strip().upper().startswith("COMMIT"))
+        sql_ms = sum(float(q["time"]) for q in queries) * 1000
+        print(f"{label}: {ms:.1f} ms wall, {len(queries)} queries ({commits} explicit COMMIT/ RELEASE not counted), "
+              f"{sql_ms:.1f} ms in SQL as timed by Django")
+        for q in queries:
+            print(f"    {float(q['time']) * 1000:6.2f} ms  {q['sql'][:150]}")
+
+    (_, payload), = paid_events(1, "pq")
+    with CaptureQueriesContext(connection) as ctx:
+        ms, response = deliver_one(client, payload, secret)
+    assert response.status_code == 200, response.content
+    describe(f"one crediting delivery ({response.json()['outcome']})", ctx.captured_queries, ms)
+    with CaptureQueriesContext(connection) as ctx:
+        ms, response = deliver_one(client, payload, secret)
+    describe(f"the same event again ({response.json()['outcome']})", ctx.captured_queries, ms)
+
+    events = paid_events(n, "prof")
+    times = []
+    profiler = cProfile.Profile()
+    for _, payload in events:
+        profiler.enable()
+        ms, response = deliver_one(client, payload, secret)
+        profiler.disable()
+        assert response.status_code == 200
+        times.append(ms)
+    print(f"{n} sequential deliveries under cProfile: p50={percentile(times, 50):.1f} ms max={max(times):.1f} ms")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+    print(out.getvalue())
+
+    from django.db import connections
+
+    def timed(label, fn, k=n):
+        values = []
+        for _ in range(k):
+            started = time.perf_counter()
+            fn()
+            values.append((time.perf_counter() - started) * 1000)
+        print(f"{label}: p50={percentile(values, 50):.2f} ms max={max(values):.2f} ms")
+
+    def acquire_release():
+        connection.ensure_connection()
+        connections.close_all()
+
+    def in_thread(fn):
+        t = threading.Thread(target=fn)
+        t.start()
+        t.join()
+
+    timed("pool connection acquire+release, same thread", acquire_release)
+    timed("pool connection acquire+release, new thread each", lambda: in_thread(acquire_release))
+    timed("SELECT 1 round trip", lambda: connection.cursor().execute("SELECT 1"))
+    times = [deliver_one(Client(), payload, secret)[0] for _, payload in paid_events(n, "fresh")]
+    print(f"{n} deliveries, each with a fresh Client() (builds the middleware chain; what runs before "
+          f"this change timed): p50={percentile(times, 50):.1f} ms max={max(times):.1f} ms")
+    times = [deliver_all([payload], secret)[0][0] for _, payload in paid_events(n, "thr")]
+    print(f"{n} deliveries one at a time through deliver_all (new thread each, long-lived Client): "
+          f"p50={percentile(times, 50):.1f} ms max={max(times):.1f} ms")
+
+    times = []
+    for _, payload in paid_events(n, "plain"):
+        ms, response = deliver_one(client, payload, secret)
+        times.append(ms)
+    print(f"{n} sequential deliveries without profiler: p50={percentile(times, 50):.1f} ms "
+          f"p95={percentile(times, 95):.1f} ms max={max(times):.1f} ms")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--profile", action="store_true", help="sequential deliveries under cProfile + query counts")
     args = parser.parse_args()
 
     pg = Postgres()
@@ -160,6 +275,10 @@ def main():
                          "data": {"object": intent}}
                 events.append((user, json.dumps(event).encode()))
             return events
+
+        if args.profile:
+            profile(paid_events, secret, args.rounds)
+            return
 
         # Warm-up (not measured): opens the pool's connections, loads code paths.
         deliver_all([payload for _, payload in paid_events(args.concurrency, "warm")], secret)
