@@ -130,10 +130,15 @@ def record_event(*, payload: dict, claim: bool = False) -> tuple[StripeEvent, bo
         ],
         ignore_conflicts=True,
     )
-    event = StripeEvent.objects.get(stripe_id=payload["id"])
+    # The payload is not read back: it is the one we hold (when we inserted the
+    # row) or not needed (a duplicate is answered from the status alone).
+    event = StripeEvent.objects.defer("payload").get(stripe_id=payload["id"])
     # bulk_create with ignore_conflicts cannot say whether it inserted; the
     # claim timestamp can (ours is unique to this call).
-    return event, bool(created) and claim and event.claimed_at == now and event.attempts == 1
+    inserted = bool(created) and claim and event.claimed_at == now and event.attempts == 1
+    if inserted:
+        event.payload = payload
+    return event, inserted
 
 
 def receive_event(*, payload: dict) -> str:
@@ -141,7 +146,9 @@ def receive_event(*, payload: dict) -> str:
     "processed", "ignored", "duplicate" (handled before), "in_progress" (another
     delivery is handling it right now) or "failed" (recorded; Stripe retries)."""
     event, claimed = record_event(payload=payload, claim=True)
-    return process_event(event_id=event.pk, already_claimed=claimed)
+    if claimed:
+        return _run_claimed(event)
+    return process_event(event_id=event.pk)
 
 
 def process_event(*, event_id: int, force: bool = False, already_claimed: bool = False) -> str:
@@ -167,7 +174,12 @@ def process_event(*, event_id: int, force: bool = False, already_claimed: bool =
             status = StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
             return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
 
-    event = StripeEvent.objects.get(pk=event_id)
+    return _run_claimed(StripeEvent.objects.get(pk=event_id))
+
+
+def _run_claimed(event: StripeEvent) -> str:
+    """Run the handler of an event this call has claimed, and record the result."""
+    event_id = event.pk
     handler = EVENT_HANDLERS.get(event.type)
     try:
         outcome = handler(event.payload["data"]["object"]) if handler else "not handled"
@@ -195,7 +207,7 @@ def _id_of(value) -> str:
 def _purchase_for_intent(intent: dict) -> Purchase | None:
     """The purchase behind a PaymentIntent: by intent id, or by the purchase id
     in its metadata (if we died between creating the intent and storing its id)."""
-    purchase = Purchase.objects.filter(payment_intent_id=intent["id"]).first()
+    purchase = Purchase.objects.select_related("user").filter(payment_intent_id=intent["id"]).first()
     if purchase is not None:
         return purchase
     purchase_id = (intent.get("metadata") or {}).get("purchase")
