@@ -14,6 +14,12 @@ once (Stripe's duplicates): one credit, the rest are answered without work.
 
 Prints p50/p95/max for both; the target is p95 < 100 ms.
 
+    .venv/bin/python bench/payments.py --server [--concurrency 20] [--rounds 5]
+
+delivers over HTTP to two daphne processes on loopback (what production runs:
+one process per core), the deliveries split round-robin over the two; the
+latency is then measured by the sender (request written -> response read).
+
     .venv/bin/python bench/payments.py --profile [--rounds 20]
 
 instead delivers `--rounds` distinct events one after another (after a
@@ -102,6 +108,50 @@ def client_for(i):
         client.handler.load_middleware()
         _clients.append(client)
     return _clients[i]
+
+
+def deliver_all_http(payloads, secret, ports):
+    """POST every payload at once over HTTP, one thread each, round-robin over `ports`."""
+    import http.client
+
+    barrier = threading.Barrier(len(payloads))
+    results = [None] * len(payloads)
+
+    def work(i, payload):
+        conn = http.client.HTTPConnection("127.0.0.1", ports[i % len(ports)], timeout=30)
+        conn.connect()
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)}
+        barrier.wait()
+        start = time.perf_counter()
+        conn.request("POST", "/api/payments/stripe/webhook/", body=payload, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        results[i] = ((time.perf_counter() - start) * 1000, response.status)
+        conn.close()
+
+    threads = [threading.Thread(target=work, args=(i, p)) for i, p in enumerate(payloads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def start_daphnes(n):
+    ports = [free_port() for _ in range(n)]
+    daphne = str(Path(sys.executable).with_name("daphne"))
+    procs = [subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+    for port in ports:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit(f"daphne on port {port} did not start")
+    return ports, procs
 
 
 def deliver_all(payloads, secret):
@@ -223,6 +273,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--server", action="store_true", help="deliver over HTTP to 2 daphne processes")
     parser.add_argument("--profile", action="store_true", help="sequential deliveries under cProfile + query counts")
     args = parser.parse_args()
 
@@ -232,6 +283,7 @@ def main():
     localstripe = subprocess.Popen([sys.executable, "-m", "payments.localstripe_server", "--port", str(stripe_port)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     secret = "whsec_bench_" + secrets.token_hex(16)
+    daphnes = []
     try:
         os.environ.update({
             "DATABASE_URL": f"postgres://digis@127.0.0.1:{pg.port}/digis",
@@ -241,7 +293,7 @@ def main():
             "RATELIMIT_ENABLE": "false",
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_hex(40),
-            "ALLOWED_HOSTS": "testserver",
+            "ALLOWED_HOSTS": "testserver,127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",
             "DJANGO_SETTINGS_MODULE": "digis.settings",
@@ -257,7 +309,7 @@ def main():
         import stripe
 
         from accounts.tests.factories import make_user
-        from ledger.services import balance_of
+        from ledger.services import balance_of, open_wallet
         from payments import services
         from payments.models import TokenPackage
 
@@ -267,6 +319,7 @@ def main():
             events = []
             for i in range(n):
                 user = make_user(f"bench{tag}x{i}")
+                open_wallet(user=user)  # as accounts.services.register_user does for every real user
                 purchase = services.start_purchase(user=user, package_id=package.pk)
                 services.confirm_purchase(user=user, purchase_id=purchase.pk, payment_method="pm_card_visa")
                 intent = stripe.PaymentIntent.retrieve(purchase.payment_intent_id).to_dict()
@@ -280,19 +333,26 @@ def main():
             profile(paid_events, secret, args.rounds)
             return
 
+        if args.server:
+            ports, started = start_daphnes(2)
+            daphnes.extend(started)
+            deliver = lambda payloads, secret: deliver_all_http(payloads, secret, ports)  # noqa: E731
+        else:
+            deliver = deliver_all
+
         # Warm-up (not measured): opens the pool's connections, loads code paths.
-        deliver_all([payload for _, payload in paid_events(args.concurrency, "warm")], secret)
+        deliver([payload for _, payload in paid_events(args.concurrency, "warm")], secret)
 
         distinct, duplicate = [], []
         for round_no in range(args.rounds):
             events = paid_events(args.concurrency, f"d{round_no}")
-            results = deliver_all([payload for _, payload in events], secret)
+            results = deliver([payload for _, payload in events], secret)
             assert all(status == 200 for _, status in results), results
             assert all(balance_of(user=user) == package.total_tokens for user, _ in events)
             distinct += [ms for ms, _ in results]
 
             (user, payload), = paid_events(1, f"s{round_no}")
-            results = deliver_all([payload] * args.concurrency, secret)
+            results = deliver([payload] * args.concurrency, secret)
             assert balance_of(user=user) == package.total_tokens, "credited more than once"
             duplicate += [ms for ms, _ in results]
 
@@ -300,11 +360,14 @@ def main():
             return (f"{name}: n={len(values)} p50={percentile(values, 50):.1f} ms "
                     f"p95={percentile(values, 95):.1f} ms max={max(values):.1f} ms")
 
-        print(f"concurrency {args.concurrency}, {args.rounds} rounds, PostgreSQL {pg.bindir.split('/')[-2]}, "
+        print(f"{'2 daphne processes over HTTP, ' if args.server else ''}concurrency {args.concurrency}, {args.rounds} rounds, PostgreSQL {pg.bindir.split('/')[-2]}, "
               f"{os.cpu_count()} CPUs")
         print(line("distinct events (20 purchases credited at once)", distinct))
         print(line("one event delivered 20 times at once (credited once)", duplicate))
     finally:
+        for proc in daphnes:
+            proc.terminate()
+            proc.wait(timeout=10)
         localstripe.terminate()
         localstripe.wait(timeout=10)
         from django.db import connections
