@@ -18,59 +18,17 @@ section of bench/RESULTS.md. The original platform took 79 s; target < 1 ms.
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from servers import Postgres  # noqa: E402  (bench/ is on sys.path when run as a script)
 SECTION = "## calls"
 LIVE_INDEXES = ["calls_live_status_idx", "calls_one_live_call_per_fan", "calls_one_live_call_per_creator"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_bindir() -> str:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()], reverse=True)
-    for path in candidates:
-        if (path / "initdb").exists():
-            return str(path)
-    sys.exit("PostgreSQL binaries not found (install postgresql)")
-
-
-class Postgres:
-    def __init__(self):
-        self.bindir = pg_bindir()
-        self.workdir = tempfile.mkdtemp(prefix="digis-bench-calls-")
-        os.chmod(self.workdir, 0o755)
-        self.data = os.path.join(self.workdir, "pg")
-        self.port = free_port()
-        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-
-    def start(self):
-        os.mkdir(self.data)
-        if os.getuid() == 0:
-            shutil.chown(self.data, "postgres")
-        run = lambda *a: subprocess.run([*self.as_pg, *a], check=True, stdout=subprocess.DEVNULL)  # noqa: E731
-        run(f"{self.bindir}/initdb", "-D", self.data, "-U", "digis", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-        run(f"{self.bindir}/pg_ctl", "-D", self.data, "-l", f"{self.data}/server.log", "-w", "start", "-o",
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c shared_buffers=256MB -c max_connections=50")
-        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "digis"], check=True)
-        return self
-
-    def stop(self):
-        subprocess.run([*self.as_pg, f"{self.bindir}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def seed(ended: int, live: int) -> None:
@@ -146,7 +104,7 @@ def main():
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
-    pg = Postgres().start()
+    pg = Postgres(durable=False, max_connections=50, prefix="digis-bench-calls-").start()
     try:
         os.environ["DATABASE_URL"] = f"postgres://digis@127.0.0.1:{pg.port}/digis"
         os.environ["DB_POOL"] = "false"

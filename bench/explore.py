@@ -27,75 +27,36 @@ import asyncio
 import os
 import random
 import secrets
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from servers import Postgres, Redis, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
 PY = str(ROOT / ".venv" / "bin" / "python")
 DAPHNE = str(ROOT / ".venv" / "bin" / "daphne")
 SECTION = "## Creators: Explore"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_bindir() -> str:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()], reverse=True)
-    for candidate in candidates:
-        if (candidate / "initdb").exists():
-            return str(candidate)
-    sys.exit("PostgreSQL binaries not found: run `make test` once (it installs them) or apt-get install postgresql")
-
-
 class Services:
-    """PostgreSQL + Redis in a temp dir; stopped on exit."""
+    """PostgreSQL + Redis on loopback (bench/servers.py); stopped on exit."""
 
     def __init__(self):
-        self.workdir = Path(tempfile.mkdtemp(prefix="digis-bench-"))
-        os.chmod(self.workdir, 0o755)
-        self.bindir = pg_bindir()
-        self.pg_port = free_port()
-        self.redis_port = free_port()
-        self.as_pg = []
-        if os.getuid() == 0:
-            if subprocess.run(["id", "postgres"], capture_output=True).returncode != 0:
-                subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "postgres"], check=True)
-            self.as_pg = ["runuser", "-u", "postgres", "--"]
+        self.pg = Postgres(durable=False, max_connections=100)
+        self.redis = Redis()
+        self.pg_port, self.redis_port = self.pg.port, self.redis.port
+        self.workdir = Path(self.pg.workdir)  # removed with the cluster
 
     def start(self):
-        pgdata = self.workdir / "pg"
-        pgdata.mkdir()
-        if os.getuid() == 0:
-            shutil.chown(pgdata, "postgres")
-        run = lambda *args: subprocess.run([*self.as_pg, *args], check=True, stdout=subprocess.DEVNULL)  # noqa: E731
-        run(f"{self.bindir}/initdb", "-D", str(pgdata), "-U", "digis", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-        run(f"{self.bindir}/pg_ctl", "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-w", "start", "-o",
-            f"-c listen_addresses=127.0.0.1 -p {self.pg_port} -k {pgdata} -c fsync=off -c synchronous_commit=off "
-            f"-c full_page_writes=off -c shared_buffers=256MB -c max_connections=100")
-        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "digis", "digis"], check=True)
-        subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "", "--appendonly", "no",
-                        "--daemonize", "yes", "--pidfile", str(self.workdir / "redis.pid"), "--dir", str(self.workdir),
-                        "--logfile", str(self.workdir / "redis.log")], check=True)
+        self.pg.start()
+        self.redis.start()
 
     def stop(self):
-        pidfile = self.workdir / "redis.pid"
-        if pidfile.exists():
-            try:
-                os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-        subprocess.run([*self.as_pg, f"{self.bindir}/pg_ctl", "-D", str(self.workdir / "pg"), "-m", "fast", "-w", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.redis.stop()
+        self.pg.stop()
 
 
 SEED = r"""

@@ -17,68 +17,15 @@ Prints the rates and the ratios (b)/(a) and (c)/(b) the issue asks for.
 import argparse
 import multiprocessing
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pg_bindir() -> str:
-    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()], reverse=True)
-    for path in candidates:
-        if (path / "initdb").exists():
-            return str(path)
-    sys.exit("PostgreSQL binaries not found (install postgresql)")
-
-
-class Postgres:
-    """A throwaway cluster with default durability (fsync, synchronous_commit, full_page_writes on)."""
-
-    def __init__(self):
-        self.bindir = pg_bindir()
-        self.workdir = tempfile.mkdtemp(prefix="digis-bench-")
-        os.chmod(self.workdir, 0o755)
-        self.data = os.path.join(self.workdir, "pg")
-        self.port = free_port()
-        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-
-    def run(self, *args, **kwargs):
-        return subprocess.run([*self.as_pg, *args], check=True, **kwargs)
-
-    def start(self):
-        os.mkdir(self.data)
-        if os.getuid() == 0:
-            shutil.chown(self.data, "postgres")
-        self.run(f"{self.bindir}/initdb", "-D", self.data, "-U", "digis", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", stdout=subprocess.DEVNULL)
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c max_connections=300 -c shared_buffers=256MB"
-        self.run(f"{self.bindir}/pg_ctl", "-D", self.data, "-l", f"{self.data}/server.log", "-w", "start", "-o", options, stdout=subprocess.DEVNULL)
-        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "digis"], check=True)
-        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "pgbench"], check=True)
-        return self
-
-    def settings(self) -> dict:
-        out = subprocess.run(
-            [f"{self.bindir}/psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "-d", "digis", "-At", "-c",
-             "select name || '=' || setting from pg_settings where name in ('fsync','synchronous_commit','full_page_writes','server_version')"],
-            check=True, capture_output=True, text=True,
-        ).stdout.splitlines()
-        return dict(line.split("=", 1) for line in out if "=" in line)
-
-    def stop(self):
-        subprocess.run([*self.as_pg, f"{self.bindir}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+from servers import Postgres  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def pgbench_tpcb(pg: Postgres, *, clients: int, scale: int, seconds: int) -> float:
@@ -176,7 +123,8 @@ def main():
     parser.add_argument("--processes", type=int, default=2 * (os.cpu_count() or 1), help="worker processes for (b) and (c)")
     args = parser.parse_args()
 
-    pg = Postgres().start()
+    pg = Postgres(durable=True, max_connections=300).start()
+    pg.createdb("pgbench")
     try:
         info = pg.settings()
         print(f"PostgreSQL {info.get('server_version')} fsync={info.get('fsync')} synchronous_commit={info.get('synchronous_commit')} "

@@ -34,52 +34,17 @@ import hmac
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+from servers import Postgres, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
 sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Postgres:
-    def __init__(self):
-        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
-        bindirs = [p for p in candidates if (p / "initdb").exists()]
-        if not bindirs:
-            sys.exit("PostgreSQL binaries not found (install postgresql)")
-        self.bindir = str(bindirs[0])
-        self.workdir = tempfile.mkdtemp(prefix="digis-bench-payments-")
-        os.chmod(self.workdir, 0o755)
-        self.data = os.path.join(self.workdir, "pg")
-        self.port = free_port()
-        self.as_pg = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-
-    def start(self):
-        os.mkdir(self.data)
-        if self.as_pg:
-            shutil.chown(self.data, "postgres")
-        run = lambda *args: subprocess.run([*self.as_pg, *args], check=True, stdout=subprocess.DEVNULL)  # noqa: E731
-        run(f"{self.bindir}/initdb", "-D", self.data, "-U", "digis", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c max_connections=200"
-        run(f"{self.bindir}/pg_ctl", "-D", self.data, "-l", f"{self.data}/server.log", "-w", "start", "-o", options)
-        subprocess.run([f"{self.bindir}/createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "digis", "digis"], check=True)
-
-    def stop(self):
-        subprocess.run([*self.as_pg, f"{self.bindir}/pg_ctl", "-D", self.data, "-m", "fast", "-w", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def sign(payload: bytes, secret: str) -> str:
@@ -277,8 +242,7 @@ def main():
     parser.add_argument("--profile", action="store_true", help="sequential deliveries under cProfile + query counts")
     args = parser.parse_args()
 
-    pg = Postgres()
-    pg.start()
+    pg = Postgres(durable=True, max_connections=200, prefix="digis-bench-payments-").start()
     stripe_port = free_port()
     localstripe = subprocess.Popen([sys.executable, "-m", "payments.localstripe_server", "--port", str(stripe_port)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
