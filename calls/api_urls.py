@@ -1,9 +1,10 @@
 from django.urls import path
 
-from calls import api
+from calls import agora_events, api
 
 urlpatterns = [
     path("calls/", api.CallListView.as_view(), name="calls-api-list"),
+    path("calls/agora/events/", agora_events.agora_channel_events, name="calls-agora-events"),
     path("calls/<uuid:id>/", api.CallDetailView.as_view(), name="calls-api-detail"),
     path("calls/<uuid:id>/accept/", api.CallActionView.as_view(action="accept"), name="calls-api-accept"),
     path("calls/<uuid:id>/decline/", api.CallActionView.as_view(action="decline"), name="calls-api-decline"),

@@ -83,12 +83,12 @@ class GlobalRateLimitMiddleware:
 
     Counters live in the default cache, so with REDIS_URL they hold across
     every web process. Exempt: health probes (a load balancer must always be
-    able to ask) and Stripe's webhook (all of Stripe arrives from a handful of
+    able to ask) and the Stripe and Agora webhooks (each arrives from a handful of
     addresses; it is authenticated by signature, and a 429 would only delay
     credits).
     """
 
-    EXEMPT_PREFIXES = ("/healthz", "/readyz", "/static/", "/api/payments/stripe/webhook/")
+    EXEMPT_PREFIXES = ("/healthz", "/readyz", "/static/", "/api/payments/stripe/webhook/", "/api/calls/agora/events/")
 
     def __init__(self, get_response):
         self.get_response = get_response

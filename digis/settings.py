@@ -375,6 +375,9 @@ DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
 # --- Agora ---------------------------------------------------------------
 AGORA_APP_ID = env("AGORA_APP_ID", default="")
 AGORA_APP_CERTIFICATE = env("AGORA_APP_CERTIFICATE", default="")
+# Secret of Agora's Notification Center Service: channel join/leave events
+# signed with it count as presence (calls/agora_events.py).
+AGORA_NCS_SECRET = env("AGORA_NCS_SECRET", default="")
 
 # --- Ledger ----------------------------------------------------------------
 # Share of every charge the platform keeps, in basis points (2000 = 20 %,
