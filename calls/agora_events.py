@@ -29,7 +29,7 @@ from django.views.decorators.http import require_POST
 from calls import services
 from calls.media import agora_uid
 from calls.models import CallSession
-from digis.api import error_body
+from digis.api import api_error_response
 from digis.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -98,16 +98,16 @@ def handle_event(event: dict) -> str:
 def agora_channel_events(request):
     """POST /api/calls/agora/events/: Agora NCS channel events (signed)."""
     if not settings.AGORA_NCS_SECRET:
-        return JsonResponse(error_body(code="webhook_not_configured", message="Agora events are not configured."), status=404)
+        return api_error_response(code="webhook_not_configured", message="Agora events are not configured.", status_code=404)
     if not _signature_ok(request.body, request.headers.get("Agora-Signature-V2", "")):
         logger.warning("agora event with a bad signature refused")
-        return JsonResponse(error_body(code="invalid_signature", message="The signature is missing or wrong."), status=400)
+        return api_error_response(code="invalid_signature", message="The signature is missing or wrong.", status_code=400)
     try:
         event = json.loads(request.body)
     except ValueError:
-        return JsonResponse(error_body(code="malformed_event", message="The body is not JSON."), status=400)
+        return api_error_response(code="malformed_event", message="The body is not JSON.", status_code=400)
     if not isinstance(event, dict):
-        return JsonResponse(error_body(code="malformed_event", message="The body is not an Agora event."), status=400)
+        return api_error_response(code="malformed_event", message="The body is not an Agora event.", status_code=400)
     outcome = handle_event(event)
     logger.info("agora event", extra={"event_type": event.get("eventType"), "notice_id": event.get("noticeId"), "outcome": outcome})
     return JsonResponse({"outcome": outcome})

@@ -3,7 +3,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -93,9 +93,8 @@ def exception_handler(exc, context):
 
 
 def api_error_response(*, code: str, message: str, status_code: int, headers: dict | None = None):
-    """A plain Django JsonResponse in the API error shape (for middleware and handlers)."""
-    from django.http import JsonResponse
-
+    """A plain Django JsonResponse in the API error shape, for code outside DRF
+    (middleware, error handlers, signed webhooks)."""
     response = JsonResponse(error_body(code=code, message=message), status=status_code)
     for key, value in (headers or {}).items():
         response[key] = value

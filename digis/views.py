@@ -1,13 +1,12 @@
 """Site-wide pages and error handlers."""
 
-from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from digis.api import error_body
+from digis.api import api_error_response
 
 
 def home(request):
@@ -32,25 +31,25 @@ def _wants_json(request) -> bool:
 
 def handler404(request, exception=None):
     if _wants_json(request):
-        return JsonResponse(error_body(code="not_found", message="Not found."), status=404)
+        return api_error_response(code="not_found", message="Not found.", status_code=404)
     return render(request, "404.html", status=404)
 
 
 def handler500(request):
     if _wants_json(request):
-        return JsonResponse(error_body(code="server_error", message="Something went wrong on our side."), status=500)
+        return api_error_response(code="server_error", message="Something went wrong on our side.", status_code=500)
     return render(request, "500.html", status=500)
 
 
 def handler403(request, exception=None):
     if _wants_json(request):
-        return JsonResponse(error_body(code="forbidden", message="You may not do that."), status=403)
+        return api_error_response(code="forbidden", message="You may not do that.", status_code=403)
     return render(request, "403.html", status=403)
 
 
 def handler400(request, exception=None):
     if _wants_json(request):
-        return JsonResponse(error_body(code="bad_request", message="Bad request."), status=400)
+        return api_error_response(code="bad_request", message="Bad request.", status_code=400)
     return render(request, "400.html", status=400)
 
 

@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from digis.api import error_body
+from digis.api import api_error_response
 from payments import selectors, services
 from payments.exceptions import PurchaseNotFound, PurchaseRateLimited
 from payments.models import Purchase, TokenPackage
@@ -106,10 +106,6 @@ class PurchaseConfirmView(APIView):
         return Response(body)
 
 
-def _webhook_error(code: str, message: str, status: int) -> JsonResponse:
-    return JsonResponse(error_body(code=code, message=message), status=status)
-
-
 def _check_not_from_the_future(signature: str) -> None:
     """stripe-python only refuses timestamps that are too old; a signed
     timestamp far ahead of our clock is outside the tolerance too."""
@@ -129,9 +125,9 @@ def stripe_webhook(request):
     signature = request.headers.get("Stripe-Signature", "")
     if not secret:
         logger.error("stripe webhook refused: STRIPE_WEBHOOK_SECRET is not set")
-        return _webhook_error("webhook_not_configured", "Webhooks are not configured.", 400)
+        return api_error_response(code="webhook_not_configured", message="Webhooks are not configured.", status_code=400)
     if not signature:
-        return _webhook_error("invalid_signature", "The Stripe-Signature header is missing.", 400)
+        return api_error_response(code="invalid_signature", message="The Stripe-Signature header is missing.", status_code=400)
     try:
         # Verify the signature over the raw body, then parse it once (construct_event
         # would also build a StripeObject tree we never use, then we parsed again).
@@ -140,17 +136,17 @@ def stripe_webhook(request):
         payload = json.loads(request.body)
     except stripe.SignatureVerificationError:
         logger.warning("stripe webhook with a bad signature refused")
-        return _webhook_error("invalid_signature", "The signature is invalid or too old.", 400)
+        return api_error_response(code="invalid_signature", message="The signature is invalid or too old.", status_code=400)
     except ValueError:
-        return _webhook_error("malformed_event", "The body is not a Stripe event.", 400)
+        return api_error_response(code="malformed_event", message="The body is not a Stripe event.", status_code=400)
     if not isinstance(payload, dict) or not all(isinstance(payload.get(k), str) for k in ("id", "type")) or not isinstance(
         (payload.get("data") or {}).get("object"), dict
     ):
-        return _webhook_error("malformed_event", "The body is not a Stripe event.", 400)
+        return api_error_response(code="malformed_event", message="The body is not a Stripe event.", status_code=400)
 
     outcome = services.receive_event(payload=payload)
     if outcome == "failed":
-        return _webhook_error("event_failed", "Handling this event failed; it is recorded and will be retried.", 500)
+        return api_error_response(code="event_failed", message="Handling this event failed; it is recorded and will be retried.", status_code=500)
     if outcome == "in_progress":
-        return _webhook_error("event_in_progress", "Another delivery of this event is being handled.", 409)
+        return api_error_response(code="event_in_progress", message="Another delivery of this event is being handled.", status_code=409)
     return JsonResponse({"received": payload["id"], "outcome": outcome})
