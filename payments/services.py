@@ -3,16 +3,19 @@
 Money moves only through ``ledger.services`` and only under idempotency keys
 derived from Stripe ids, so any step here can be repeated (a duplicate webhook,
 a retry after a crash halfway, an operator's replay) without moving money
-twice. Ledger entry points open their own durable transactions, so the ledger
-calls below are made outside any transaction of ours; our own bookkeeping
-around them is short, atomic, and advances by compare-and-swap.
+twice. The ledger joins a transaction that is already open, so a payment
+intent's event is claimed, credited and marked done in one transaction (one
+commit; see ONE_TRANSACTION_EVENT_TYPES). Refunds and disputes decide under
+the purchase's lock, commit, then execute through the ledger; our bookkeeping
+around those calls is short, atomic, and advances by compare-and-swap.
 """
 
+import json
 import logging
 import uuid
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -141,17 +144,116 @@ def record_event(*, payload: dict, claim: bool = False) -> tuple[StripeEvent, bo
     return event, inserted
 
 
+# Handlers whose writes may all share the caller's transaction: they open no
+# durable transaction of their own, and the ledger joins an open one. Their
+# events are claimed, handled and marked done in ONE transaction, so a
+# crediting delivery costs one commit instead of four, and a handler that
+# raises halfway leaves nothing behind: the rollback takes the credit, the
+# purchase's new state and the claim with it, and the failure is then
+# recorded on its own (see _record_failure). Refunds and disputes decide
+# under a lock and commit before they execute (see Clawback), so they keep
+# the claim / handle / mark steps of _run_claimed.
+ONE_TRANSACTION_EVENT_TYPES = frozenset(
+    {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
+)
+
+_EVENT_TABLE = StripeEvent._meta.db_table
+# The statement that stores a new event already claimed, or claims a stored
+# one that may run again (received, failed, or a claim whose lease ran out),
+# in one round trip. A delivery of the same event that is being handled right
+# now waits here on the unique index until that transaction ends, then finds
+# it processed (or, if it rolled back, takes it over). No row back: the event
+# is not ours to run.
+_INSERT_OR_CLAIM_SQL = f"""
+INSERT INTO {_EVENT_TABLE} AS e
+    (stripe_id, type, livemode, payload, status, attempts, claimed_at, outcome, last_error, received_at, processed_at)
+VALUES (%s, %s, %s, %s::jsonb, 'processing', 1, %s, '', '', %s, NULL)
+ON CONFLICT (stripe_id) DO UPDATE SET status = 'processing', claimed_at = EXCLUDED.claimed_at, attempts = e.attempts + 1
+WHERE e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)
+RETURNING e.id
+"""
+# The failure of a handler whose transaction rolled back, recorded as if its
+# claim had held: a new event is stored failed, a stored one that was
+# claimable becomes failed with one more attempt. An event another delivery
+# has meanwhile claimed or handled is left alone.
+_RECORD_FAILURE_SQL = f"""
+INSERT INTO {_EVENT_TABLE} AS e
+    (stripe_id, type, livemode, payload, status, attempts, claimed_at, outcome, last_error, received_at, processed_at)
+VALUES (%s, %s, %s, %s::jsonb, 'failed', 1, NULL, '', %s, %s, NULL)
+ON CONFLICT (stripe_id) DO UPDATE SET status = 'failed', claimed_at = NULL, attempts = e.attempts + 1,
+    last_error = EXCLUDED.last_error
+WHERE e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)
+"""
+
+
 def receive_event(*, payload: dict) -> str:
     """Record and process one verified Stripe event. Returns the outcome:
     "processed", "ignored", "duplicate" (handled before), "in_progress" (another
     delivery is handling it right now) or "failed" (recorded; Stripe retries)."""
+    if payload["type"] in ONE_TRANSACTION_EVENT_TYPES or payload["type"] not in EVENT_HANDLERS:
+        return _receive_in_one_transaction(payload)
     event, claimed = record_event(payload=payload, claim=True)
     if claimed:
         return _run_claimed(event)
     return process_event(event_id=event.pk)
 
 
-def process_event(*, event_id: int, force: bool = False, already_claimed: bool = False) -> str:
+def _lease_cutoff(now):
+    return now - timezone.timedelta(seconds=settings.PAYMENTS_EVENT_LEASE_S)
+
+
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:5000]
+
+
+def _receive_in_one_transaction(payload: dict) -> str:
+    """Store-and-claim, handle and mark done in one transaction (one commit)."""
+    handler = EVENT_HANDLERS.get(payload["type"])
+    now = timezone.now()
+    row = (payload["id"], payload["type"], bool(payload.get("livemode", False)), json.dumps(payload))
+    try:
+        with transaction.atomic(durable=True):
+            with connection.cursor() as cursor:
+                cursor.execute(_INSERT_OR_CLAIM_SQL, [*row, now, now, _lease_cutoff(now)])
+                claimed = cursor.fetchone()
+            if claimed is not None:
+                outcome = handler(payload["data"]["object"]) if handler else "not handled"
+                _mark_done(claimed[0], handled=handler is not None, outcome=outcome)
+    except Exception as exc:
+        logger.exception("stripe event failed", extra={"stripe_event": payload["id"], "event_type": payload["type"]})
+        with connection.cursor() as cursor:
+            cursor.execute(_RECORD_FAILURE_SQL, [*row, _error_text(exc), now, _lease_cutoff(now)])
+        return "failed"
+    if claimed is None:
+        return _not_ours_to_run(stripe_id=payload["id"])
+    return "processed" if handler else "ignored"
+
+
+def _mark_done(event_id: int, *, handled: bool, outcome) -> None:
+    StripeEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
+        status=EventStatus.PROCESSED if handled else EventStatus.IGNORED,
+        outcome=str(outcome)[:500],
+        last_error="",
+        processed_at=timezone.now(),
+        claimed_at=None,
+    )
+
+
+def _not_ours_to_run(**lookup) -> str:
+    status = StripeEvent.objects.filter(**lookup).values_list("status", flat=True).first()
+    return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
+
+
+def _claimable(now, *, force: bool) -> Q:
+    claimable = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]) | Q(
+        status=EventStatus.PROCESSING, claimed_at__lt=_lease_cutoff(now)
+    )
+    if force:
+        claimable |= Q(status__in=[EventStatus.PROCESSED, EventStatus.IGNORED])
+    return claimable
+
+
+def process_event(*, event_id: int, force: bool = False) -> str:
     """Run the handler of a stored event at most once to success.
 
     Claiming is a compare-and-swap on the event's status, so two deliveries at
@@ -159,42 +261,49 @@ def process_event(*, event_id: int, force: bool = False, already_claimed: bool =
     that died mid-way) may be taken over. ``force`` (operator replay) also
     re-runs a processed event: harmless, as every step is idempotent.
     """
-    if not already_claimed:
-        now = timezone.now()
-        claimable = Q(status__in=[EventStatus.RECEIVED, EventStatus.FAILED]) | Q(
-            status=EventStatus.PROCESSING,
-            claimed_at__lt=now - timezone.timedelta(seconds=settings.PAYMENTS_EVENT_LEASE_S),
-        )
-        if force:
-            claimable |= Q(status__in=[EventStatus.PROCESSED, EventStatus.IGNORED])
-        claimed = StripeEvent.objects.filter(claimable, pk=event_id).update(
-            status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-        )
+    now = timezone.now()
+    claim = dict(status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
+    event_type = StripeEvent.objects.filter(pk=event_id).values_list("type", flat=True).first()
+    if event_type in ONE_TRANSACTION_EVENT_TYPES or event_type not in EVENT_HANDLERS:
+        handler = EVENT_HANDLERS.get(event_type)
+        try:
+            with transaction.atomic(durable=True):
+                claimed = StripeEvent.objects.filter(_claimable(now, force=force), pk=event_id).update(**claim)
+                if claimed:
+                    payload = StripeEvent.objects.values_list("payload", flat=True).get(pk=event_id)
+                    outcome = handler(payload["data"]["object"]) if handler else "not handled"
+                    _mark_done(event_id, handled=handler is not None, outcome=outcome)
+        except Exception as exc:
+            logger.exception("stripe event failed", extra={"stripe_event_pk": event_id, "event_type": event_type})
+            # The claim rolled back with the rest: record the failure as if it had held.
+            StripeEvent.objects.filter(_claimable(now, force=force), pk=event_id).update(
+                status=EventStatus.FAILED, last_error=_error_text(exc), claimed_at=None, attempts=F("attempts") + 1
+            )
+            return "failed"
         if not claimed:
-            status = StripeEvent.objects.filter(pk=event_id).values_list("status", flat=True).first()
-            return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
+            return _not_ours_to_run(pk=event_id)
+        return "processed" if handler else "ignored"
 
+    if not StripeEvent.objects.filter(_claimable(now, force=force), pk=event_id).update(**claim):
+        return _not_ours_to_run(pk=event_id)
     return _run_claimed(StripeEvent.objects.get(pk=event_id))
 
 
 def _run_claimed(event: StripeEvent) -> str:
-    """Run the handler of an event this call has claimed, and record the result."""
+    """Run the handler of an event this call has claimed and committed, and
+    record the result (refunds and disputes: they commit as they go)."""
     event_id = event.pk
-    handler = EVENT_HANDLERS.get(event.type)
+    handler = EVENT_HANDLERS[event.type]
     try:
-        outcome = handler(event.payload["data"]["object"]) if handler else "not handled"
+        outcome = handler(event.payload["data"]["object"])
     except Exception as exc:
         StripeEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
-            status=EventStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:5000], claimed_at=None
+            status=EventStatus.FAILED, last_error=_error_text(exc), claimed_at=None
         )
         logger.exception("stripe event failed", extra={"stripe_event": event.stripe_id, "event_type": event.type})
         return "failed"
-
-    final = EventStatus.PROCESSED if handler else EventStatus.IGNORED
-    StripeEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
-        status=final, outcome=str(outcome)[:500], last_error="", processed_at=timezone.now(), claimed_at=None
-    )
-    return "processed" if handler else "ignored"
+    _mark_done(event_id, handled=True, outcome=outcome)
+    return "processed"
 
 
 def _id_of(value) -> str:
@@ -249,10 +358,14 @@ def _on_payment_intent_succeeded(intent: dict) -> str:
     if purchase.status == PurchaseStatus.REFUSED:
         return "refused earlier"
 
-    credit = ledger.credit_purchase(
-        user=purchase.user, tokens=purchase.tokens, idempotency_key=intent["id"], reference=f"purchase:{purchase.pk}"
-    )
-    with transaction.atomic(durable=True):
+    # The credit and the purchase's new state commit together: with the
+    # event's claim when the webhook runs this (one transaction), or on their
+    # own when called outside one. Either way a failure after the credit rolls
+    # the credit back too, and the ledger key would make a repeat a no-op anyway.
+    with transaction.atomic(savepoint=False):
+        credit = ledger.credit_purchase(
+            user=purchase.user, tokens=purchase.tokens, idempotency_key=intent["id"], reference=f"purchase:{purchase.pk}"
+        )
         moved = Purchase.objects.filter(
             pk=purchase.pk, status__in=[PurchaseStatus.PENDING, PurchaseStatus.FAILED]
         ).update(
