@@ -4,17 +4,22 @@ Payments happen for real at localstripe; where localstripe has no event
 (refunds, disputes) the test builds one around localstripe's real objects and
 signs it exactly as Stripe does."""
 
+import threading
+
 import pytest
 import stripe
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from digis.testing import run_concurrently
 from ledger import services as ledger
 from ledger.exceptions import WalletFrozen
 from ledger.models import Account, AccountKind, Transaction
+from payments import services
 from payments.models import EventStatus, Purchase, PurchaseStatus, StripeEvent
 from payments.tests.conftest import buy, event_for, post_event, succeeded_event, wait_for
 
@@ -120,15 +125,122 @@ def test_retry_after_a_crash_halfway_credits_once(alice, starter, localstripe, m
     first = post_event(event)
     assert first.status_code == 500 and first.json()["error"]["code"] == "event_failed"
     stored = StripeEvent.objects.get(stripe_id=event["id"])
-    assert stored.status == EventStatus.FAILED and "worker died" in stored.last_error
+    assert stored.status == EventStatus.FAILED and "worker died" in stored.last_error and stored.attempts == 1
+    # The credit shared the failed attempt's transaction: rolled back with it.
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.PENDING
+    assert ledger.balance_of(user=alice) == 0 and purchase_credits(purchase) == 0
+
+    again = post_event(event)  # Stripe retries; the ledger is still failing
+    assert again.status_code == 500
+    stored.refresh_from_db()
+    assert stored.status == EventStatus.FAILED and stored.attempts == 2
 
     monkeypatch.setattr(ledger, "credit_purchase", real_credit)
-    second = post_event(event)  # Stripe's retry
+    third = post_event(event)  # Stripe's next retry
 
-    assert second.status_code == 200 and second.json()["outcome"] == "processed"
+    assert third.status_code == 200 and third.json()["outcome"] == "processed"
     purchase.refresh_from_db()
     assert purchase.status == PurchaseStatus.SUCCEEDED
     assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
+    stored.refresh_from_db()
+    assert stored.status == EventStatus.PROCESSED and stored.attempts == 3 and stored.last_error == ""
+
+
+@pytest.mark.django_db
+def test_a_worker_killed_halfway_leaves_nothing_and_the_redelivery_credits(alice, starter, localstripe, monkeypatch):
+    # given a worker that dies after the ledger write (no chance to record anything)
+    purchase = buy(alice, starter)
+    event = succeeded_event(purchase)
+    real_credit = ledger.credit_purchase
+
+    def credit_then_die(**kwargs):
+        real_credit(**kwargs)
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(ledger, "credit_purchase", credit_then_die)
+    with pytest.raises(SystemExit):
+        services.receive_event(payload=event)
+
+    # then nothing of that attempt was committed: no event, no credit
+    assert not StripeEvent.objects.filter(stripe_id=event["id"]).exists()
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.PENDING and ledger.balance_of(user=alice) == 0
+
+    # and Stripe's redelivery (the dead worker never answered 2xx) credits once
+    monkeypatch.setattr(ledger, "credit_purchase", real_credit)
+    assert post_event(event).json()["outcome"] == "processed"
+    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_crediting_delivery_commits_once(alice, starter, localstripe):
+    purchase = buy(alice, starter)
+    event = succeeded_event(purchase)
+
+    with CaptureQueriesContext(connection) as first:
+        assert post_event(event).json()["outcome"] == "processed"
+    with CaptureQueriesContext(connection) as duplicate:
+        assert post_event(event).json()["outcome"] == "duplicate"
+
+    def commits(ctx):
+        return sum(1 for q in ctx.captured_queries if q["sql"].strip().upper().startswith("COMMIT"))
+
+    # claim, purchase, ledger, purchase state, balance for the socket push, event done: one commit
+    assert commits(first) == 1 and len(first.captured_queries) <= 8, [q["sql"][:80] for q in first.captured_queries]
+    assert len(duplicate.captured_queries) <= 4, [q["sql"][:80] for q in duplicate.captured_queries]
+    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_waiting_behind_a_failing_one_takes_over(alice, starter, localstripe, monkeypatch):
+    # given: while a first attempt holds the event, Stripe delivers it again,
+    # and the first attempt then fails
+    purchase = buy(alice, starter)
+    event = succeeded_event(purchase)
+    real_credit = ledger.credit_purchase
+    attempts, redelivery = [], {}
+
+    def deliver_again():
+        try:
+            redelivery["response"] = post_event(event, client=Client())
+        finally:
+            connections.close_all()
+
+    def credit(**kwargs):
+        attempts.append(kwargs)
+        if len(attempts) > 1:
+            return real_credit(**kwargs)
+        redelivery["thread"] = threading.Thread(target=deliver_again)
+        redelivery["thread"].start()
+        wait_for(lambda: waiting_on_a_lock() > 0)  # the redelivery queues behind this attempt
+        redelivery["queued"] = True
+        raise RuntimeError("ledger hiccup")
+
+    monkeypatch.setattr(ledger, "credit_purchase", credit)
+
+    # when
+    first = post_event(event)
+    redelivery["thread"].join(30)
+
+    # then the failure is answered (Stripe retries), the redelivery credits,
+    # and the failure record does not overwrite the event it handled
+    assert first.status_code == 500 and redelivery.get("queued")
+    assert redelivery["response"].status_code == 200 and redelivery["response"].json()["outcome"] == "processed"
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.status == EventStatus.PROCESSED and stored.outcome == "credited"
+    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
+    assert post_event(event).json()["outcome"] == "duplicate"
+
+
+def waiting_on_a_lock() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
+        return cursor.fetchone()[0]
 
 
 @pytest.mark.django_db
@@ -252,9 +364,13 @@ def test_replay_command_runs_failed_events_again(alice, starter, localstripe, mo
     event = succeeded_event(purchase)
     monkeypatch.setattr(ledger, "credit_purchase", lambda **kwargs: (_ for _ in ()).throw(RuntimeError("ledger down")))
     assert post_event(event).status_code == 500
+    with pytest.raises(CommandError):  # still down: recorded as another failed attempt
+        call_command("replay_stripe_events", "--failed")
+    assert StripeEvent.objects.get(stripe_id=event["id"]).attempts == 2
     monkeypatch.undo()
 
     call_command("replay_stripe_events", "--failed")
 
-    assert StripeEvent.objects.get(stripe_id=event["id"]).status == EventStatus.PROCESSED
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.status == EventStatus.PROCESSED and stored.attempts == 3
     assert ledger.balance_of(user=alice) == 100
