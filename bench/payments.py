@@ -1,9 +1,11 @@
 """Payments benchmark: webhook processing latency, receive -> tokens credited.
 
-    .venv/bin/python bench/payments.py [--concurrency 20] [--rounds 5]
+    .venv/bin/python bench/payments.py [--concurrency 20] [--rounds 5] [--no-redis]
 
 Starts its own throwaway PostgreSQL (normal durability: fsync and
-synchronous_commit on) and localstripe on loopback, migrates, then per round:
+synchronous_commit on), Redis (channel layer and cache, as production runs;
+--no-redis for the embedded in-memory default) and localstripe on loopback,
+migrates, then per round:
 pays `--concurrency` purchases for real at localstripe (distinct fans), and
 delivers their signed `payment_intent.succeeded` events all at once, one
 thread each, through Django's full request stack (middleware, signature check,
@@ -19,6 +21,8 @@ Prints p50/p95/max for both; the target is p95 < 100 ms.
 delivers over HTTP to two daphne processes on loopback (what production runs:
 one process per core), the deliveries split round-robin over the two; the
 latency is then measured by the sender (request written -> response read).
+Each round also sends `--concurrency` GETs of /healthz at once (a view with no
+I/O behind the same middleware): the floor that daphne and Django set.
 
     .venv/bin/python bench/payments.py --profile [--rounds 20]
 
@@ -43,7 +47,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import Postgres, Redis, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
 sys.path.insert(0, str(ROOT))
 
 
@@ -75,8 +79,9 @@ def client_for(i):
     return _clients[i]
 
 
-def deliver_all_http(payloads, secret, ports):
-    """POST every payload at once over HTTP, one thread each, round-robin over `ports`."""
+def deliver_all_http(payloads, secret, ports, path="/api/payments/stripe/webhook/"):
+    """POST every payload at once over HTTP, one thread each, round-robin over `ports`
+    (a payload of None: GET `path`, for the floor of a view that does nothing)."""
     import http.client
 
     barrier = threading.Barrier(len(payloads))
@@ -85,10 +90,10 @@ def deliver_all_http(payloads, secret, ports):
     def work(i, payload):
         conn = http.client.HTTPConnection("127.0.0.1", ports[i % len(ports)], timeout=30)
         conn.connect()
-        headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)}
+        headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)} if payload else {}
         barrier.wait()
         start = time.perf_counter()
-        conn.request("POST", "/api/payments/stripe/webhook/", body=payload, headers=headers)
+        conn.request("POST" if payload else "GET", path, body=payload, headers=headers)
         response = conn.getresponse()
         response.read()
         results[i] = ((time.perf_counter() - start) * 1000, response.status)
@@ -226,12 +231,30 @@ def profile(paid_events, secret, n):
     print(f"{n} deliveries one at a time through deliver_all (new thread each, long-lived Client): "
           f"p50={percentile(times, 50):.1f} ms max={max(times):.1f} ms")
 
+    import gc
+
+    pauses = {0: [], 1: [], 2: []}
+    started = {}
+
+    def on_gc(phase, info):
+        if phase == "start":
+            started["t"] = time.perf_counter()
+        else:
+            pauses[info["generation"]].append((time.perf_counter() - started["t"]) * 1000)
+
     times = []
-    for _, payload in paid_events(n, "plain"):
-        ms, response = deliver_one(client, payload, secret)
-        times.append(ms)
+    gc.callbacks.append(on_gc)
+    try:
+        for _, payload in paid_events(n, "plain"):
+            ms, response = deliver_one(client, payload, secret)
+            times.append(ms)
+    finally:
+        gc.callbacks.remove(on_gc)
     print(f"{n} sequential deliveries without profiler: p50={percentile(times, 50):.1f} ms "
           f"p95={percentile(times, 95):.1f} ms max={max(times):.1f} ms")
+    print("cyclic GC during them (and the purchases paid for them): " + ", ".join(
+        f"gen{g} {len(v)}x {sum(v):.1f} ms (max {max(v, default=0):.1f})" for g, v in pauses.items())
+        + f"; {len(gc.get_objects())} tracked objects")
 
 
 def main():
@@ -240,9 +263,16 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--server", action="store_true", help="deliver over HTTP to 2 daphne processes")
     parser.add_argument("--profile", action="store_true", help="sequential deliveries under cProfile + query counts")
+    parser.add_argument("--no-redis", action="store_true",
+                        help="no REDIS_URL: in-memory channel layer and cache (the embedded default; production uses Redis)")
+    parser.add_argument("--settings", default="digis.settings",
+                        help="Django settings module (for experiments: a module that imports digis.settings and changes one thing)")
     args = parser.parse_args()
 
     pg = Postgres(durable=True, max_connections=200, prefix="digis-bench-payments-").start()
+    # Production (several daphne processes) needs Redis for the channel layer: the
+    # wallet.updated push after commit is a Redis group_send inside the timed section.
+    redis = None if args.no_redis else Redis().start()
     stripe_port = free_port()
     localstripe = subprocess.Popen([sys.executable, "-m", "payments.localstripe_server", "--port", str(stripe_port)],
                                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -260,7 +290,8 @@ def main():
             "ALLOWED_HOSTS": "testserver,127.0.0.1",
             "SECURE_SSL_REDIRECT": "false",
             "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "digis.settings",
+            "DJANGO_SETTINGS_MODULE": args.settings,
+            **({"REDIS_URL": redis.url} if redis else {}),
         })
         subprocess.run([sys.executable, "-m", "payments.localstripe_server", "--port", str(stripe_port), "--wait"], check=True, cwd=ROOT)
         import django
@@ -307,8 +338,14 @@ def main():
         # Warm-up (not measured): opens the pool's connections, loads code paths.
         deliver([payload for _, payload in paid_events(args.concurrency, "warm")], secret)
 
-        distinct, duplicate = [], []
+        distinct, duplicate, floor = [], [], []
         for round_no in range(args.rounds):
+            if args.server:
+                # The floor on the same processes: /healthz (no I/O) through the same middleware.
+                results = deliver_all_http([None] * args.concurrency, secret, ports, path="/healthz")
+                assert all(status == 200 for _, status in results), results
+                floor += [ms for ms, _ in results]
+
             events = paid_events(args.concurrency, f"d{round_no}")
             results = deliver([payload for _, payload in events], secret)
             assert all(status == 200 for _, status in results), results
@@ -325,9 +362,12 @@ def main():
                     f"p95={percentile(values, 95):.1f} ms max={max(values):.1f} ms")
 
         print(f"{'2 daphne processes over HTTP, ' if args.server else ''}concurrency {args.concurrency}, {args.rounds} rounds, PostgreSQL {pg.bindir.split('/')[-2]}, "
-              f"{os.cpu_count()} CPUs")
+              f"{'Redis channel layer' if redis else 'in-memory channel layer'}, {os.cpu_count()} CPUs, "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {open('/proc/loadavg').read().split()[0]} at the end")
         print(line("distinct events (20 purchases credited at once)", distinct))
         print(line("one event delivered 20 times at once (credited once)", duplicate))
+        if floor:
+            print(line("floor: GET /healthz (no I/O, same middleware) 20 at once", floor))
     finally:
         for proc in daphnes:
             proc.terminate()
@@ -338,6 +378,8 @@ def main():
 
         connections.close_all()
         pg.stop()
+        if redis:
+            redis.stop()
 
 
 if __name__ == "__main__":
