@@ -17,6 +17,14 @@ Guarantees shared by every money-moving function here:
 
 Entries of a transaction sum to zero (checked here for a clear error and by a
 deferred PostgreSQL trigger at commit).
+
+Two ways to write, one set of guarantees. On PostgreSQL the hot writes
+(transfer, charge_with_fee, credit_purchase) call the server-side function
+`ledger_post()` (migration 0003): one round trip that resolves, locks, checks
+and writes exactly as the Python path below does, bound by the same database
+backstops. Everything else, and everything on SQLite, takes the Python path
+(`_post`). settings.LEDGER_POST_IN_DATABASE switches the first off; the suite
+runs the ledger's tests through both.
 """
 
 import hashlib
@@ -27,7 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Sum
 
 from digis.errors import InvalidInput
@@ -241,14 +249,83 @@ def _ensure_not_frozen(wallet: Account) -> None:
         raise WalletFrozen(debt=debt)
 
 
+# --- the one writer, in the database -----------------------------------------------
+
+# A leg for ledger_post(): (account id, user id, account kind, system code, shard, amount);
+# the account id is None when the database should resolve (and create) it.
+Leg = tuple[int | None, uuid.UUID | None, str, str, int, int]
+
+_POST_SQL = (
+    "SELECT status, tx_id, tx_created_at, tx_fingerprint, figure, balance FROM ledger_post("
+    "%s, %s, %s, %s, %s, %s::bigint[], %s::uuid[], %s::text[], %s::text[], %s::integer[], %s::bigint[], %s, %s)"
+)
+
+
+def _post_in_database() -> bool:
+    return connection.vendor == "postgresql" and getattr(settings, "LEDGER_POST_IN_DATABASE", True)
+
+
+def _party_leg(party, amount: int) -> Leg:
+    if isinstance(party, Account):
+        # The owner too: a wallet's frozen check locks the owner's receivable.
+        return (party.pk, party.user_id, party.kind, party.system_code, party.shard, amount)
+    return (None, party.pk, AccountKind.WALLET, "", 0, amount)
+
+
+def _user_leg(user, kind: str, amount: int) -> Leg:
+    return (None, user.pk, kind, "", 0, amount)
+
+
+def _system_leg(code: str, shard: int, amount: int) -> Leg:
+    return (None, None, AccountKind.SYSTEM, code, shard, amount)
+
+
+def _post_legs(
+    *, kind: str, idempotency_key: str, fingerprint: str, legs: list[Leg], reference: str = "", memo: str = "",
+    frozen_leg: int = 0, settle_leg: int = 0,
+) -> Transaction:
+    """One call of ledger_post(): the same contract as `_post`, in one round trip.
+
+    frozen_leg (1-based) names a wallet that may not spend while its owner
+    owes a debt; settle_leg names a credited wallet whose owner's debt is paid
+    first. Business refusals come back as a status, not an SQL error, so a
+    caller's open transaction stays usable and no savepoint is needed.
+    """
+    legs = [leg for leg in legs if leg[5] != 0]
+    if sum(leg[5] for leg in legs) != 0 or len(legs) < 2:
+        raise UnbalancedTransaction(f"Entries of {kind} must be at least two and sum to 0.")
+    reference, memo = reference[:200], memo[:500]
+    columns = [list(column) for column in zip(*legs)]
+    with connection.cursor() as cursor:
+        cursor.execute(_POST_SQL, [kind, idempotency_key, fingerprint, reference, memo, *columns, frozen_leg, settle_leg])
+        status, tx_id, created_at, stored_fingerprint, figure, balance = cursor.fetchone()
+    if status == "created":
+        tx = Transaction(
+            id=tx_id, kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint,
+            reference=reference, memo=memo, created_at=created_at,
+        )
+        tx._state.adding = False
+        tx._state.db = connection.alias
+        tx.created_now = True
+        return tx
+    if status == "replay":
+        if stored_fingerprint != fingerprint:
+            raise IdempotencyConflict(idempotency_key=idempotency_key, transaction_id=tx_id)
+        return Transaction.objects.get(pk=tx_id)
+    if status == "insufficient":
+        raise InsufficientFunds(shortfall=figure, balance=balance)
+    if status == "frozen":
+        raise WalletFrozen(debt=figure)
+    if status == "same_account":
+        raise InvalidTransfer("Source and destination are the same account.")
+    raise RuntimeError(f"ledger_post returned an unknown status {status!r}")
+
+
 # --- public services --------------------------------------------------------------
 
 
 def _resolve_parties(*parties) -> list[Account]:
     """Users -> their wallets (one query; missing wallets are opened), Accounts as given."""
-    for party in parties:
-        if not isinstance(party, Account) and getattr(party, "pk", None) is None:
-            raise InvalidTransfer("A transfer party must be a user or a ledger account.")
     user_ids = [p.pk for p in parties if not isinstance(p, Account)]
     wallets = {a.user_id: a for a in Account.objects.filter(user_id__in=user_ids, kind=AccountKind.WALLET)} if user_ids else {}
     resolved = []
@@ -258,6 +335,11 @@ def _resolve_parties(*parties) -> list[Account]:
         else:
             resolved.append(wallets.get(party.pk) or open_wallet(user=party))
     return resolved
+
+
+def _party_id(party) -> str:
+    """What a transfer's fingerprint records of a party: the user or the account it named."""
+    return f"account:{party.pk}" if isinstance(party, Account) else f"user:{party.pk}"
 
 
 def transfer(*, source, destination, amount: int, kind: str, idempotency_key: str, reference: str = "", memo: str = "") -> Transaction:
@@ -270,12 +352,23 @@ def transfer(*, source, destination, amount: int, kind: str, idempotency_key: st
     _check_key(idempotency_key)
     _check_amount(amount)
     _check_kind(kind)
+    for party in (source, destination):
+        if not isinstance(party, Account) and getattr(party, "pk", None) is None:
+            raise InvalidTransfer("A transfer party must be a user or a ledger account.")
+        if isinstance(party, Account) and party.kind == AccountKind.EARNINGS:
+            raise InvalidTransfer("Pending earnings move only through charge_with_fee and release_earnings.")
+    if _party_id(source) == _party_id(destination):
+        raise InvalidTransfer("Source and destination are the same account.")
+    fingerprint = _fingerprint("transfer", _party_id(source), _party_id(destination), amount, kind, reference)
+    if _post_in_database():
+        spends_wallet = not isinstance(source, Account) or source.kind == AccountKind.WALLET
+        return _post_legs(
+            kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, reference=reference, memo=memo,
+            legs=[_party_leg(source, -amount), _party_leg(destination, amount)], frozen_leg=1 if spends_wallet else 0,
+        )
     src, dst = _resolve_parties(source, destination)
     if src.pk == dst.pk:
         raise InvalidTransfer("Source and destination are the same account.")
-    if AccountKind.EARNINGS in (src.kind, dst.kind):
-        raise InvalidTransfer("Pending earnings move only through charge_with_fee and release_earnings.")
-    fingerprint = _fingerprint("transfer", src.pk, dst.pk, amount, kind, reference)
 
     def plan():
         locked = lock_accounts((a.pk for a in (src, dst) if a.kind in LOCKED_KINDS), with_debt=True)
@@ -309,6 +402,18 @@ def charge_with_fee(*, payer, creator, amount: int, kind: str, idempotency_key: 
         raise InvalidInput("fee_bps must be between 0 and 10000.", fields={"fee_bps": ["0..10000"]}, code="invalid_fee")
     if payer.pk == creator.pk:
         raise InvalidTransfer("You cannot pay yourself.", code="self_payment")
+    creator_share, fee = split_fee(amount, fee_bps)
+    fee_shard = fee_shard_for(idempotency_key)
+    fingerprint = _fingerprint("charge", payer.pk, creator.pk, amount, kind, reference, fee_bps)
+    if _post_in_database():
+        return _post_legs(
+            kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint, reference=reference, frozen_leg=1,
+            legs=[
+                _user_leg(payer, AccountKind.WALLET, -amount),
+                _user_leg(creator, AccountKind.EARNINGS, creator_share),
+                _system_leg(SystemAccount.PLATFORM_FEE, fee_shard, fee),
+            ],
+        )
     found = {
         (a.user_id, a.kind): a
         for a in Account.objects.filter(
@@ -317,9 +422,7 @@ def charge_with_fee(*, payer, creator, amount: int, kind: str, idempotency_key: 
     }
     wallet = found.get((payer.pk, AccountKind.WALLET)) or open_wallet(user=payer)
     earnings = found.get((creator.pk, AccountKind.EARNINGS)) or open_earnings_account(user=creator)
-    creator_share, fee = split_fee(amount, fee_bps)
-    fee_account = system_account(SystemAccount.PLATFORM_FEE, shard=fee_shard_for(idempotency_key))
-    fingerprint = _fingerprint("charge", payer.pk, creator.pk, amount, kind, reference, fee_bps)
+    fee_account = system_account(SystemAccount.PLATFORM_FEE, shard=fee_shard)
 
     def plan():
         locked = lock_accounts([wallet.pk], with_debt=True)
@@ -406,11 +509,18 @@ def credit_purchase(*, user, tokens: int, idempotency_key: str, reference: str) 
     """
     _check_key(idempotency_key)
     _check_amount(tokens, name="tokens")
-    wallet = open_wallet(user=user)
     # Every purchase touches Stripe clearing: sharded like the fee account, or
     # concurrent webhooks queue on one row's lock until each commits.
-    clearing = system_account(SystemAccount.STRIPE_CLEARING, shard=fee_shard_for(idempotency_key))
+    clearing_shard = fee_shard_for(idempotency_key)
     fingerprint = _fingerprint("purchase", user.pk, tokens, reference)
+    if _post_in_database():
+        return _post_legs(
+            kind=TransactionKind.PURCHASE, idempotency_key=idempotency_key, fingerprint=fingerprint, reference=reference,
+            legs=[_system_leg(SystemAccount.STRIPE_CLEARING, clearing_shard, -tokens), _user_leg(user, AccountKind.WALLET, tokens)],
+            settle_leg=2,
+        )
+    wallet = open_wallet(user=user)
+    clearing = system_account(SystemAccount.STRIPE_CLEARING, shard=clearing_shard)
 
     def plan():
         receivable = Account.objects.filter(user_id=user.pk, kind=AccountKind.RECEIVABLE).first()

@@ -13,6 +13,8 @@ checks in ledger.services stand alone.
 
 from django.db import migrations
 
+from ledger.migrations._postgres import PostgresRunSQL
+
 FORWARD = r"""
 CREATE FUNCTION ledger_check_transaction_balanced() RETURNS trigger AS $$
 DECLARE
@@ -72,18 +74,6 @@ DROP TRIGGER IF EXISTS ledger_transaction_balanced ON ledger_transaction;
 DROP TRIGGER IF EXISTS ledger_entry_balanced ON ledger_entry;
 DROP FUNCTION IF EXISTS ledger_check_transaction_balanced();
 """
-
-
-class PostgresRunSQL(migrations.RunSQL):
-    """RunSQL that applies only on PostgreSQL (no-op on the SQLite default)."""
-
-    def database_forwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-
-    def database_backwards(self, app_label, schema_editor, from_state, to_state):
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,111 @@
+"""ledger_post(): the hot writes in one round trip on PostgreSQL, same contract as the Python path."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from accounts.tests.factories import make_user
+from ledger import services
+from ledger.checks import run_all
+from ledger.exceptions import InsufficientFunds, InvalidTransfer
+from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction
+from ledger.tests.factories import fund
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+def assert_consistent():
+    assert {name: found for name, found in run_all().items() if found} == {}
+
+
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_hot_writes_are_one_statement_each(alice, bob, mallory):
+    with CaptureQueriesContext(connection) as purchase:
+        fund(alice, 100)
+    with CaptureQueriesContext(connection) as moved:
+        services.transfer(source=alice, destination=mallory, amount=10, kind="transfer", idempotency_key="t1")
+    with CaptureQueriesContext(connection) as charged:
+        services.charge_with_fee(payer=alice, creator=bob, amount=20, kind="tip", idempotency_key="c1")
+    # No savepoint, no lookups: one call of the function each.
+    assert [len(purchase), len(moved), len(charged)] == [1, 1, 1]
+    assert "ledger_post" in moved[0]["sql"]
+    assert services.balance_of(user=alice) == 70
+    assert_consistent()
+
+
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_returned_transaction_is_the_stored_row(alice, mallory):
+    fund(alice, 50)
+    tx = services.transfer(source=alice, destination=mallory, amount=5, kind="transfer", idempotency_key="t", reference="r", memo="m")
+    stored = Transaction.objects.get(pk=tx.pk)
+    assert (tx.kind, tx.idempotency_key, tx.fingerprint, tx.reference, tx.memo, tx.created_at) == (
+        stored.kind, stored.idempotency_key, stored.fingerprint, stored.reference, stored.memo, stored.created_at,
+    )
+    assert tx.created_now is True
+    again = services.transfer(source=alice, destination=mallory, amount=5, kind="transfer", idempotency_key="t", reference="r", memo="m")
+    assert again.pk == tx.pk and not getattr(again, "created_now", False)
+    wallet_entry = stored.entries.get(account__user=alice)
+    assert (wallet_entry.amount, wallet_entry.balance_after) == (-5, 45)
+
+
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_missing_accounts_are_created_once(alice, bob):
+    # given a creator with no earnings account and a fee shard never used
+    Account.objects.filter(user=bob, kind=AccountKind.EARNINGS).delete()
+    fund(alice, 100)
+    shard = services.fee_shard_for("first-tip")
+    Account.objects.filter(system_code=SystemAccount.PLATFORM_FEE, shard=shard).delete()
+    # when alice tips twice
+    services.charge_with_fee(payer=alice, creator=bob, amount=10, kind="tip", idempotency_key="first-tip")
+    services.charge_with_fee(payer=alice, creator=bob, amount=10, kind="tip", idempotency_key="second-tip")
+    # then each account exists exactly once
+    assert Account.objects.filter(user=bob, kind=AccountKind.EARNINGS).count() == 1
+    assert Account.objects.filter(system_code=SystemAccount.PLATFORM_FEE, shard=shard).count() == 1
+    assert_consistent()
+
+
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_a_refusal_leaves_the_callers_transaction_usable(alice, mallory):
+    fund(alice, 10)
+    with transaction.atomic():
+        with pytest.raises(InsufficientFunds) as info:
+            services.transfer(source=alice, destination=mallory, amount=11, kind="transfer", idempotency_key="too-much")
+        assert info.value.shortfall == 1
+        # the same database transaction goes on (no aborted transaction, no savepoint needed)
+        services.transfer(source=alice, destination=mallory, amount=10, kind="transfer", idempotency_key="all")
+    assert services.balance_of(user=alice) == 0
+    assert not Transaction.objects.filter(idempotency_key="too-much").exists()
+
+
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_a_user_and_their_own_wallet_are_the_same_account(alice):
+    fund(alice, 10)
+    wallet = services.open_wallet(user=alice)
+    with pytest.raises(InvalidTransfer):
+        services.transfer(source=alice, destination=wallet, amount=1, kind="transfer", idempotency_key="self")
+    assert not Transaction.objects.filter(idempotency_key="self").exists()
+
+
+@pytest.mark.parametrize("ledger_write_path", ["python"], indirect=True)  # switches paths itself
+def test_both_paths_write_the_same_rows(alice, bob, mallory, settings):
+    """The same operations through each path leave identical balances, entries and fingerprints."""
+    outcomes = []
+    for path, prefix in ((True, "db"), (False, "py")):
+        settings.LEDGER_POST_IN_DATABASE = path
+        fan, creator, other = make_user(f"{prefix}fan"), make_user(f"{prefix}creator"), make_user(f"{prefix}other")
+        fund(fan, 100)
+        services.claw_back(user=fan, tokens=130, idempotency_key=f"{prefix}cb", reference="ch", kind="chargeback")
+        fund(fan, 50)  # pays the 30 debt first
+        services.transfer(source=fan, destination=other, amount=15, kind="transfer", idempotency_key=f"{prefix}t")
+        services.charge_with_fee(payer=fan, creator=creator, amount=5, kind="tip", idempotency_key=f"{prefix}c", fee_bps=2000)
+        outcomes.append(
+            [
+                (e.transaction.kind, e.account.kind, e.account.system_code, e.amount, e.balance_after)
+                for e in Entry.objects.filter(account__user__in=[fan, creator, other])
+                .select_related("transaction", "account").order_by("id")
+            ]
+        )
+    assert outcomes[0] == outcomes[1]
+    assert ("purchase", "receivable", "", 30, None) in outcomes[0]  # the debt was paid first
+    assert ("tip", "wallet", "", -5, 0) in outcomes[0] and ("tip", "earnings", "", 4, None) in outcomes[0]
+    assert_consistent()
