@@ -100,25 +100,38 @@ class Account(models.Model):
 class Transaction(models.Model):
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(max_length=24, choices=TransactionKind.choices)
-    idempotency_key = models.CharField(max_length=200, unique=True)
+    # Unique by a constraint (see Meta), not unique=True: that would also build
+    # a varchar_pattern_ops index nobody searches, maintained on every insert.
+    idempotency_key = models.CharField(max_length=200)
     # sha256 of the request's meaningful arguments: the same key sent with
     # different arguments is an error, not a silent replay.
     fingerprint = models.CharField(max_length=64)
-    reference = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    reference = models.CharField(max_length=200, blank=True, default="")
     memo = models.CharField(max_length=500, blank=True, default="")
     # A refund or restore points at the transaction it partly undoes.
     original = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups"
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="followups", db_index=False
     )
-    # A reversal undoes exactly one transaction, at most once (unique).
-    reversal_of = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    # A reversal undoes exactly one transaction, at most once (a partial unique
+    # constraint: the NULL of every ordinary transaction stays out of the index).
+    reversal_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals", db_index=False
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=~Q(idempotency_key=""), name="ledger_idempotency_key_not_empty"),
+            models.UniqueConstraint(fields=["idempotency_key"], name="ledger_transaction_idempotency_key_unique"),
+            models.UniqueConstraint(
+                fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="ledger_reversed_at_most_once"
+            ),
+        ]
+        # Every index here is maintained on each of the ledger's inserts, so
+        # only the ones a query uses, and partial where most rows are NULL.
+        indexes = [
+            models.Index(fields=["reference"], name="ledger_tx_reference"),
+            models.Index(fields=["original"], condition=Q(original__isnull=False), name="ledger_tx_original"),
         ]
 
     def __str__(self):
@@ -128,7 +141,8 @@ class Transaction(models.Model):
 class Entry(models.Model):
     id = models.BigAutoField(primary_key=True)
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: ledger_entry_account_id (account, -id) serves every lookup by account.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     amount = models.BigIntegerField()
     # The wallet's balance right after this entry (user wallets only).
     balance_after = models.BigIntegerField(null=True, blank=True)
