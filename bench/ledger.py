@@ -138,7 +138,10 @@ def main():
             "DB_POOL_MAX_SIZE": str(max(args.clients, args.payers) + 10),
             "DB_POOL_MIN_SIZE": "4",
             "LOG_LEVEL": "WARNING",
-            "DEBUG": "true",
+            # Production mode, as a deployment runs: DEBUG wraps every cursor to record queries.
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1",
         })
         sys.path.insert(0, str(ROOT))
         import django
@@ -160,7 +163,7 @@ def main():
             pairs.append((a, b))
 
         services.transfer(source=pairs[0][0], destination=pairs[0][1], amount=1, kind="transfer", idempotency_key="bench:warmup")
-        db_env = {k: os.environ[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL", "DEBUG")}
+        db_env = {k: os.environ[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
         db_env["DB_POOL_MAX_SIZE"] = str(max(args.clients, args.payers) // args.processes + 4)
         db_env["DB_POOL_MIN_SIZE"] = "1"
         from django.db import connections
