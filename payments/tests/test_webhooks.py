@@ -374,3 +374,15 @@ def test_replay_command_runs_failed_events_again(alice, starter, localstripe, mo
     stored = StripeEvent.objects.get(stripe_id=event["id"])
     assert stored.status == EventStatus.PROCESSED and stored.attempts == 3
     assert ledger.balance_of(user=alice) == 100
+
+
+@pytest.mark.django_db
+def test_replaying_a_credited_payment_moves_nothing(alice, starter, localstripe):
+    purchase = credited(alice, starter)
+    event = StripeEvent.objects.get(type="payment_intent.succeeded")
+
+    call_command("replay_stripe_events", event.stripe_id)  # an operator re-runs a processed event
+
+    event.refresh_from_db()
+    assert event.status == EventStatus.PROCESSED and event.outcome == "already credited" and event.attempts == 2
+    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
