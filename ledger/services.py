@@ -125,8 +125,11 @@ def _check_key(key) -> str:
     return key
 
 
+_TRANSACTION_KINDS = frozenset(TransactionKind.values)  # .values builds a new list on every access
+
+
 def _check_kind(kind) -> str:
-    if kind not in TransactionKind.values:
+    if kind not in _TRANSACTION_KINDS:
         raise InvalidInput(f"Unknown transaction kind {kind!r}.", fields={"kind": ["Unknown kind."]}, code="invalid_kind")
     return kind
 
