@@ -1,5 +1,7 @@
 """Creators API: Explore, profiles, categories, follows, editing one's own profile."""
 
+from urllib.parse import urlencode
+
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -87,15 +89,16 @@ class CreatorListView(APIView):
     )
     def get(self, request):
         query = selectors.parse_explore_query(request.query_params)
-        page = selectors.explore(query, viewer=request.user)
-        next_url = None
-        if page.next_cursor:
-            from urllib.parse import urlencode
+        base_url = request.build_absolute_uri(reverse("api-creators"))
 
-            next_url = request.build_absolute_uri(
-                reverse("api-creators") + "?" + urlencode(query.as_params(cursor=page.next_cursor))
-            )
-        return Response({"results": page.creators, "next_cursor": page.next_cursor, "next": next_url})
+        def build():
+            page = selectors.explore(query, viewer=request.user)
+            next_url = f"{base_url}?{urlencode(query.as_params(cursor=page.next_cursor))}" if page.next_cursor else None
+            return {"results": page.creators, "next_cursor": page.next_cursor, "next": next_url}
+
+        if request.user.is_authenticated:  # blocks apply: never shared
+            return Response(build())
+        return Response(selectors.anonymous_explore_cached(("api", base_url, query), build))
 
 
 class CreatorDetailView(APIView):

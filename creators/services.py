@@ -6,6 +6,7 @@ commit, and other flows compose them inside their own transaction
 (accounts' become_creator, seed_demo's per-app transaction).
 """
 
+import uuid
 from collections.abc import Sequence
 
 from django.core.cache import cache
@@ -17,6 +18,9 @@ from creators.models import MAX_CATEGORIES, Category, CreatorCategory, CreatorPr
 from digis.errors import InvalidInput
 
 CARD_CACHE_KEY = "creators:card:v1:{}"
+# Changes whenever any card changes; anonymous Explore responses cached with
+# an older value are rebuilt (selectors.anonymous_explore_cached).
+EXPLORE_GENERATION_KEY = "creators:explore_generation:v1"
 
 # Fields a creator may change on their own profile, and their limits.
 TOKEN_FIELDS = {"video_call_rate", "voice_call_rate", "message_price"}
@@ -33,14 +37,20 @@ EDITABLE_FIELDS = TOKEN_FIELDS | set(TEXT_LIMITS) | {
 
 
 def invalidate_creator_cache(*, user_id) -> None:
-    """Forget the cached card/profile of this creator, now and again after commit.
+    """Forget the cached card/profile of this creator, and every anonymous Explore
+    response that may show it, now and again after commit.
 
     Deleting twice closes the window in which a concurrent reader caches the
     old row between our delete and our COMMIT.
     """
     key = CARD_CACHE_KEY.format(user_id)
-    cache.delete(key)
-    transaction.on_commit(lambda: cache.delete(key))
+
+    def forget():
+        cache.delete(key)
+        cache.set(EXPLORE_GENERATION_KEY, uuid.uuid4().hex, None)
+
+    forget()
+    transaction.on_commit(forget)
 
 
 def ensure_creator_profile(*, user) -> CreatorProfile:

@@ -6,6 +6,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
 from creators import selectors, services
@@ -21,28 +23,41 @@ def explore(request, slug=None):
         raise Http404("unknown category")
     except DomainError as exc:
         return render(request, "400.html", {"message": exc.message}, status=400)
-    page = selectors.explore(query, viewer=request.user)
-    first_page = not query.cursor
+    viewer = request.user
     base = request.path
-    context = {
-        "query": query,
-        "page": page,
-        "categories": selectors.categories(),
-        "category": selectors.category_by_slug(query.category) if query.category else None,
-        "sorts": selectors.SORTS,
-        "live_now": selectors.section("live", viewer=request.user) if first_page and not query.q else [],
-        "online_now": selectors.section("online", viewer=request.user)
-        if first_page and not query.q and not query.online
-        else [],
-        "next_url": f"{base}?{urlencode(query.as_params(cursor=page.next_cursor, with_category=slug is None))}"
-        if page.next_cursor
-        else None,
-        "sort_links": [
-            (sort, f"{base}?{urlencode({**query.as_params(with_category=slug is None), 'sort': sort})}")
-            for sort in selectors.SORTS
-        ],
-    }
-    return render(request, "creators/explore.html", context)
+    category = selectors.category_by_slug(query.category) if query.category else None
+
+    def build() -> str:
+        # Everything here depends on the query, never on the viewer beyond
+        # their blocks (``viewer`` is anonymous when the result is shared).
+        page = selectors.explore(query, viewer=viewer)
+        first_page = not query.cursor
+        context = {
+            "query": query,
+            "page": page,
+            "categories": selectors.categories(),
+            "category": category,
+            "sorts": selectors.SORTS,
+            "live_now": selectors.section("live", viewer=viewer) if first_page and not query.q else [],
+            "online_now": selectors.section("online", viewer=viewer)
+            if first_page and not query.q and not query.online
+            else [],
+            "next_url": f"{base}?{urlencode(query.as_params(cursor=page.next_cursor, with_category=slug is None))}"
+            if page.next_cursor
+            else None,
+            "sort_links": [
+                (sort, f"{base}?{urlencode({**query.as_params(with_category=slug is None), 'sort': sort})}")
+                for sort in selectors.SORTS
+            ],
+        }
+        return render_to_string("creators/explore_content.html", context)
+
+    if viewer.is_authenticated:  # blocks apply: never shared
+        content = build()
+    else:
+        content = selectors.anonymous_explore_cached(("page", base, query), build)
+    # The frame (navigation, flash messages) is rendered per request.
+    return render(request, "creators/explore.html", {"content": mark_safe(content), "category": category})
 
 
 def profile(request, username):

@@ -476,6 +476,9 @@ CREATORS_CARD_CACHE_S = env.int("CREATORS_CARD_CACHE_S", default=600)
 CREATORS_ONLINE_CACHE_S = env.int("CREATORS_ONLINE_CACHE_S", default=10)
 # Explore pages' ordered ids are shared this long by viewers who block nobody.
 CREATORS_PAGE_CACHE_S = env.int("CREATORS_PAGE_CACHE_S", default=5)
+# Anonymous viewers share a built Explore response (API data, page content)
+# this long; any card change rebuilds it, availability is up to this old.
+CREATORS_ANONYMOUS_CACHE_S = env.int("CREATORS_ANONYMOUS_CACHE_S", default=3)
 # The sweep runs off the request path; its answer lives CREATORS_ONLINE_CACHE_S.
 CELERY_BEAT_SCHEDULE["creators-online-sweep"] = {"task": "creators.tasks.sweep_online_creators", "schedule": 5.0}
 # bench/explore.py serves a minimal baseline view next to the site.

@@ -11,8 +11,10 @@ def bob_profile(bob):
 @pytest.fixture(autouse=True)
 def _no_shared_explore_pages(settings):
     # Tests change data between requests and expect to see it at once; the
-    # few-second page cache has its own test (test_explore_page_cache_*).
+    # few-second page and anonymous caches have their own tests (test_explore_page_cache_*,
+    # test_anonymous_explore_*).
     settings.CREATORS_PAGE_CACHE_S = 0
+    settings.CREATORS_ANONYMOUS_CACHE_S = 0
 
 
 @pytest.fixture(autouse=True)
