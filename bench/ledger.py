@@ -1,6 +1,6 @@
 """Ledger benchmark: pgbench TPC-B-like vs transfer() vs a 64-payer tip storm, on one PostgreSQL.
 
-    .venv/bin/python bench/ledger.py [--clients 16] [--payers 64] [--seconds 15] [--scale 16]
+    .venv/bin/python bench/ledger.py [--clients 16] [--payers 64] [--seconds 15] [--scale 16] [--processes N]
 
 Starts its own throwaway PostgreSQL on loopback with the *normal* durability
 settings (fsync on, synchronous_commit on, full_page_writes on), then measures:
@@ -120,8 +120,12 @@ def main():
     parser.add_argument("--payers", type=int, default=64)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--scale", type=int, default=16)
-    parser.add_argument("--processes", type=int, default=2 * (os.cpu_count() or 1), help="worker processes for (b) and (c)")
+    # One process per client by default, as pgbench gives each client its own
+    # connection and thread: threads of one Python process would measure the GIL.
+    parser.add_argument("--processes", type=int, default=None, help="worker processes for (b) and (c) (default: one per client/payer)")
     args = parser.parse_args()
+    b_processes = args.processes or args.clients
+    c_processes = args.processes or args.payers
 
     pg = Postgres(durable=True, max_connections=300).start()
     pg.createdb("pgbench")
@@ -164,15 +168,15 @@ def main():
 
         services.transfer(source=pairs[0][0], destination=pairs[0][1], amount=1, kind="transfer", idempotency_key="bench:warmup")
         db_env = {k: os.environ[k] for k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "LOG_LEVEL", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS")}
-        db_env["DB_POOL_MAX_SIZE"] = str(max(args.clients, args.payers) // args.processes + 4)
+        db_env["DB_POOL_MAX_SIZE"] = str(max(args.clients // b_processes, args.payers // c_processes) + 4)
         db_env["DB_POOL_MIN_SIZE"] = "1"
         from django.db import connections
 
         connections.close_all()
         transfers, n_b, errors_b = run_workers(
-            "transfer", [[str(a.pk), str(b.pk)] for a, b in pairs], seconds=args.seconds, processes=args.processes, db_env=db_env
+            "transfer", [[str(a.pk), str(b.pk)] for a, b in pairs], seconds=args.seconds, processes=b_processes, db_env=db_env
         )
-        print(f"(b) transfer(), {args.clients} threads over {args.processes} processes, own wallet pairs: "
+        print(f"(b) transfer(), {args.clients} threads over {b_processes} processes, own wallet pairs: "
               f"{transfers:.0f} transfers/s ({n_b} in {args.seconds}s, {len(errors_b)} errors)", flush=True)
 
         # (c) tip storm: many payers, one creator.
@@ -185,9 +189,9 @@ def main():
 
         connections.close_all()
         tips, n_c, errors_c = run_workers(
-            "tip", [[str(fan.pk), str(creator.pk)] for fan in payers], seconds=args.seconds, processes=args.processes, db_env=db_env
+            "tip", [[str(fan.pk), str(creator.pk)] for fan in payers], seconds=args.seconds, processes=c_processes, db_env=db_env
         )
-        print(f"(c) tip storm, {args.payers} payers -> 1 creator over {args.processes} processes: "
+        print(f"(c) tip storm, {args.payers} payers -> 1 creator over {c_processes} processes: "
               f"{tips:.0f} tips/s ({n_c} in {args.seconds}s, {len(errors_c)} errors)", flush=True)
         pending = selectors.pending_earnings(user=creator)
         assert pending == n_c * 8, (pending, n_c)
