@@ -150,7 +150,7 @@ def record_event(*, payload: dict, claim: bool = False) -> tuple[StripeEvent, bo
 # crediting delivery costs one commit instead of four, and a handler that
 # raises halfway leaves nothing behind: the rollback takes the credit, the
 # purchase's new state and the claim with it, and the failure is then
-# recorded on its own (see _record_failure). Refunds and disputes decide
+# recorded on its own (_RECORD_FAILURE_SQL). Refunds and disputes decide
 # under a lock and commit before they execute (see Clawback), so they keep
 # the claim / handle / mark steps of _run_claimed.
 ONE_TRANSACTION_EVENT_TYPES = frozenset(
@@ -158,19 +158,29 @@ ONE_TRANSACTION_EVENT_TYPES = frozenset(
 )
 
 _EVENT_TABLE = StripeEvent._meta.db_table
-# The statement that stores a new event already claimed, or claims a stored
-# one that may run again (received, failed, or a claim whose lease ran out),
-# in one round trip. A delivery of the same event that is being handled right
-# now waits here on the unique index until that transaction ends, then finds
-# it processed (or, if it rolled back, takes it over). No row back: the event
-# is not ours to run.
-_INSERT_OR_CLAIM_SQL = f"""
-INSERT INTO {_EVENT_TABLE} AS e
+_CLAIMABLE_SQL = "e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)"
+# A new event is stored already claimed (the common case: one round trip). A
+# delivery of the same event that is being handled right now waits here on the
+# unique index until that transaction ends; no row back means the event exists.
+_INSERT_CLAIMED_SQL = f"""
+INSERT INTO {_EVENT_TABLE}
     (stripe_id, type, livemode, payload, status, attempts, claimed_at, outcome, last_error, received_at, processed_at)
 VALUES (%s, %s, %s, %s::jsonb, 'processing', 1, %s, '', '', %s, NULL)
-ON CONFLICT (stripe_id) DO UPDATE SET status = 'processing', claimed_at = EXCLUDED.claimed_at, attempts = e.attempts + 1
-WHERE e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)
-RETURNING e.id
+ON CONFLICT (stripe_id) DO NOTHING
+RETURNING id
+"""
+# A stored event is claimed by compare-and-swap if it may run again (received,
+# failed, or a claim whose lease ran out), and its status read in the same round
+# trip for the answer when it may not. Not ON CONFLICT DO UPDATE ... WHERE: that
+# locks the row even when the WHERE is false, and the 19 other copies of an
+# event delivered 20 times at once would then queue on it, one commit each.
+_CLAIM_STORED_SQL = f"""
+WITH claimed AS (
+    UPDATE {_EVENT_TABLE} AS e SET status = 'processing', claimed_at = %s, attempts = e.attempts + 1
+    WHERE e.stripe_id = %s AND ({_CLAIMABLE_SQL})
+    RETURNING e.id
+)
+SELECT (SELECT id FROM claimed), (SELECT status FROM {_EVENT_TABLE} WHERE stripe_id = %s)
 """
 # The failure of a handler whose transaction rolled back, recorded as if its
 # claim had held: a new event is stored failed, a stored one that was
@@ -182,7 +192,7 @@ INSERT INTO {_EVENT_TABLE} AS e
 VALUES (%s, %s, %s, %s::jsonb, 'failed', 1, NULL, '', %s, %s, NULL)
 ON CONFLICT (stripe_id) DO UPDATE SET status = 'failed', claimed_at = NULL, attempts = e.attempts + 1,
     last_error = EXCLUDED.last_error
-WHERE e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)
+WHERE {_CLAIMABLE_SQL}
 """
 
 
@@ -214,18 +224,23 @@ def _receive_in_one_transaction(payload: dict) -> str:
     try:
         with transaction.atomic(durable=True):
             with connection.cursor() as cursor:
-                cursor.execute(_INSERT_OR_CLAIM_SQL, [*row, now, now, _lease_cutoff(now)])
-                claimed = cursor.fetchone()
-            if claimed is not None:
+                cursor.execute(_INSERT_CLAIMED_SQL, [*row, now, now])
+                inserted = cursor.fetchone()
+                if inserted is not None:
+                    event_id = inserted[0]
+                else:
+                    cursor.execute(_CLAIM_STORED_SQL, [now, payload["id"], _lease_cutoff(now), payload["id"]])
+                    event_id, status = cursor.fetchone()
+            if event_id is not None:
                 outcome = handler(payload["data"]["object"]) if handler else "not handled"
-                _mark_done(claimed[0], handled=handler is not None, outcome=outcome)
+                _mark_done(event_id, handled=handler is not None, outcome=outcome)
     except Exception as exc:
         logger.exception("stripe event failed", extra={"stripe_event": payload["id"], "event_type": payload["type"]})
         with connection.cursor() as cursor:
             cursor.execute(_RECORD_FAILURE_SQL, [*row, _error_text(exc), now, _lease_cutoff(now)])
         return "failed"
-    if claimed is None:
-        return _not_ours_to_run(stripe_id=payload["id"])
+    if event_id is None:
+        return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
     return "processed" if handler else "ignored"
 
 

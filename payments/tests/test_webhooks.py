@@ -11,7 +11,7 @@ import stripe
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
@@ -386,3 +386,41 @@ def test_replaying_a_credited_payment_moves_nothing(alice, starter, localstripe)
     event.refresh_from_db()
     assert event.status == EventStatus.PROCESSED and event.outcome == "already credited" and event.attempts == 2
     assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_does_not_queue_on_the_event_row(alice, starter, localstripe):
+    # given a handled event whose row someone else holds locked (20 copies of it arriving at once)
+    purchase = buy(alice, starter)
+    event = succeeded_event(purchase)
+    assert post_event(event).json()["outcome"] == "processed"
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_row():
+        try:
+            with transaction.atomic():
+                StripeEvent.objects.select_for_update().get(stripe_id=event["id"])
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_the_row)
+    holder.start()
+    assert locked.wait(10)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '1s'")  # a duplicate that tried to lock the row would fail
+        # when another copy arrives
+        response = post_event(event)
+    finally:
+        release.set()
+        holder.join(30)
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    # then it is answered from the status alone, without waiting
+    assert response.status_code == 200 and response.json()["outcome"] == "duplicate"
+    assert purchase_credits(purchase) == 1
