@@ -159,21 +159,31 @@ ONE_TRANSACTION_EVENT_TYPES = frozenset(
 
 _EVENT_TABLE = StripeEvent._meta.db_table
 _CLAIMABLE_SQL = "e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)"
-# A new event is stored already claimed (the common case: one round trip). A
-# delivery of the same event that is being handled right now waits here on the
-# unique index until that transaction ends; no row back means the event exists.
+# Every delivery of an event first takes a transaction-scoped advisory lock on
+# its id, without waiting: the one that gets it handles the event (a new one is
+# stored already claimed in the same round trip, the common case); any other
+# copy arriving meanwhile is answered "in_progress" (409, Stripe retries) at
+# once, instead of queueing on the unique index for as long as the first one's
+# transaction lasts, holding a worker and a database connection. The lock goes
+# with the commit or rollback. (Namespace: the two-key form, first key ours.)
+_EVENT_LOCK_NAMESPACE = 0x5354_5250  # "STRP"
 _INSERT_CLAIMED_SQL = f"""
-INSERT INTO {_EVENT_TABLE}
-    (stripe_id, type, livemode, payload, status, attempts, claimed_at, outcome, last_error, received_at, processed_at)
-VALUES (%s, %s, %s, %s::jsonb, 'processing', 1, %s, '', '', %s, NULL)
-ON CONFLICT (stripe_id) DO NOTHING
-RETURNING id
+WITH lock AS (SELECT pg_try_advisory_xact_lock({_EVENT_LOCK_NAMESPACE}, hashtext(%s)) AS mine),
+inserted AS (
+    INSERT INTO {_EVENT_TABLE}
+        (stripe_id, type, livemode, payload, status, attempts, claimed_at, outcome, last_error, received_at, processed_at)
+    SELECT %s, %s, %s, %s::jsonb, 'processing', 1, %s, '', '', %s, NULL FROM lock WHERE lock.mine
+    ON CONFLICT (stripe_id) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT mine FROM lock), (SELECT id FROM inserted)
 """
 # A stored event is claimed by compare-and-swap if it may run again (received,
 # failed, or a claim whose lease ran out), and its status read in the same round
-# trip for the answer when it may not. Not ON CONFLICT DO UPDATE ... WHERE: that
-# locks the row even when the WHERE is false, and the 19 other copies of an
-# event delivered 20 times at once would then queue on it, one commit each.
+# trip for the answer when it may not (under the advisory lock above, so no
+# other delivery is claiming it). Not ON CONFLICT DO UPDATE ... WHERE: that
+# locks the row even when the WHERE is false, and would make a handled event's
+# copies queue on it, one commit each.
 _CLAIM_STORED_SQL = f"""
 WITH claimed AS (
     UPDATE {_EVENT_TABLE} AS e SET status = 'processing', claimed_at = %s, attempts = e.attempts + 1
@@ -224,11 +234,10 @@ def _receive_in_one_transaction(payload: dict) -> str:
     try:
         with transaction.atomic(durable=True):
             with connection.cursor() as cursor:
-                cursor.execute(_INSERT_CLAIMED_SQL, [*row, now, now])
-                inserted = cursor.fetchone()
-                if inserted is not None:
-                    event_id = inserted[0]
-                else:
+                cursor.execute(_INSERT_CLAIMED_SQL, [payload["id"], *row, now, now])
+                mine, event_id = cursor.fetchone()
+                status = EventStatus.PROCESSING  # not mine: another delivery is handling it right now
+                if mine and event_id is None:
                     cursor.execute(_CLAIM_STORED_SQL, [now, payload["id"], _lease_cutoff(now), payload["id"]])
                     event_id, status = cursor.fetchone()
             if event_id is not None:

@@ -194,53 +194,81 @@ def test_a_crediting_delivery_commits_once(alice, starter, localstripe):
     assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
 
 
-@pytest.mark.slow
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_delivery_waiting_behind_a_failing_one_takes_over(alice, starter, localstripe, monkeypatch):
-    # given: while a first attempt holds the event, Stripe delivers it again,
-    # and the first attempt then fails
-    purchase = buy(alice, starter)
-    event = succeeded_event(purchase)
-    real_credit = ledger.credit_purchase
-    attempts, redelivery = [], {}
+def deliver_in_a_thread(event) -> dict:
+    """Another worker delivering `event`, from its own thread and connection; waits for it."""
+    result = {}
 
-    def deliver_again():
+    def run():
         try:
-            redelivery["response"] = post_event(event, client=Client())
+            result["response"] = post_event(event, client=Client())
         finally:
             connections.close_all()
 
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(15)
+    assert not thread.is_alive(), "the other delivery waited on this one"
+    return result
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_arriving_while_the_event_is_handled_is_answered_at_once(alice, starter, localstripe, monkeypatch):
+    # given: Stripe delivers the event again while the first delivery is crediting it
+    purchase = buy(alice, starter)
+    event = succeeded_event(purchase)
+    real_credit = ledger.credit_purchase
+    meanwhile = {}
+
     def credit(**kwargs):
-        attempts.append(kwargs)
-        if len(attempts) > 1:
-            return real_credit(**kwargs)
-        redelivery["thread"] = threading.Thread(target=deliver_again)
-        redelivery["thread"].start()
-        wait_for(lambda: waiting_on_a_lock() > 0)  # the redelivery queues behind this attempt
-        redelivery["queued"] = True
-        raise RuntimeError("ledger hiccup")
+        meanwhile.update(deliver_in_a_thread(event))  # joined: it must not wait for this transaction
+        return real_credit(**kwargs)
 
     monkeypatch.setattr(ledger, "credit_purchase", credit)
 
-    # when
     first = post_event(event)
-    redelivery["thread"].join(30)
 
-    # then the failure is answered (Stripe retries), the redelivery credits,
-    # and the failure record does not overwrite the event it handled
-    assert first.status_code == 500 and redelivery.get("queued")
-    assert redelivery["response"].status_code == 200 and redelivery["response"].json()["outcome"] == "processed"
-    stored = StripeEvent.objects.get(stripe_id=event["id"])
-    assert stored.status == EventStatus.PROCESSED and stored.outcome == "credited"
-    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
+    # then the copy was told "in progress" (409: Stripe retries), the first credited once,
+    # and a later copy is a duplicate
+    assert meanwhile["response"].status_code == 409
+    assert meanwhile["response"].json()["error"]["code"] == "event_in_progress"
+    assert first.status_code == 200 and first.json()["outcome"] == "processed"
+    monkeypatch.setattr(ledger, "credit_purchase", real_credit)
     assert post_event(event).json()["outcome"] == "duplicate"
+    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
 
 
-def waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()")
-        return cursor.fetchone()[0]
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_is_not_recorded_over_a_retry_that_succeeded(alice, starter, localstripe, monkeypatch):
+    # given: an attempt fails, and between its rollback and the recording of its
+    # failure a retry of the same event runs and credits
+    purchase = buy(alice, starter)
+    event = succeeded_event(purchase)
+    real_credit, real_error_text = ledger.credit_purchase, services._error_text
+    retry = {}
+
+    def credit_once_failing(**kwargs):
+        monkeypatch.setattr(ledger, "credit_purchase", real_credit)
+        raise RuntimeError("ledger hiccup")
+
+    def retry_before_recording(exc):
+        retry.update(deliver_in_a_thread(event))
+        return real_error_text(exc)
+
+    monkeypatch.setattr(ledger, "credit_purchase", credit_once_failing)
+    monkeypatch.setattr(services, "_error_text", retry_before_recording)
+
+    first = post_event(event)
+
+    # then the failure is answered, and the event stays as the retry left it
+    assert first.status_code == 500
+    assert retry["response"].status_code == 200 and retry["response"].json()["outcome"] == "processed"
+    stored = StripeEvent.objects.get(stripe_id=event["id"])
+    assert stored.status == EventStatus.PROCESSED and stored.outcome == "credited" and stored.last_error == ""
+    assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
 
 
 @pytest.mark.django_db
