@@ -265,6 +265,7 @@ def main():
     parser.add_argument("--profile", action="store_true", help="sequential deliveries under cProfile + query counts")
     parser.add_argument("--no-redis", action="store_true",
                         help="no REDIS_URL: in-memory channel layer and cache (the embedded default; production uses Redis)")
+    parser.add_argument("--verbose", action="store_true", help="print every round's latencies (ms/status), sorted")
     parser.add_argument("--settings", default="digis.settings",
                         help="Django settings module (for experiments: a module that imports digis.settings and changes one thing)")
     args = parser.parse_args()
@@ -351,11 +352,15 @@ def main():
             assert all(status == 200 for _, status in results), results
             assert all(balance_of(user=user) == package.total_tokens for user, _ in events)
             distinct += [ms for ms, _ in results]
+            if args.verbose:
+                print(f"round {round_no} distinct:", " ".join(f"{ms:.0f}" for ms, _ in sorted(results)))
 
             (user, payload), = paid_events(1, f"s{round_no}")
             results = deliver([payload] * args.concurrency, secret)
             assert balance_of(user=user) == package.total_tokens, "credited more than once"
             duplicate += [ms for ms, _ in results]
+            if args.verbose:
+                print(f"round {round_no} duplicate:", " ".join(f"{ms:.0f}/{status}" for ms, status in sorted(results)))
 
         def line(name, values):
             return (f"{name}: n={len(values)} p50={percentile(values, 50):.1f} ms "
@@ -364,10 +369,10 @@ def main():
         print(f"{'2 daphne processes over HTTP, ' if args.server else ''}concurrency {args.concurrency}, {args.rounds} rounds, PostgreSQL {pg.bindir.split('/')[-2]}, "
               f"{'Redis channel layer' if redis else 'in-memory channel layer'}, {os.cpu_count()} CPUs, "
               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {open('/proc/loadavg').read().split()[0]} at the end")
-        print(line("distinct events (20 purchases credited at once)", distinct))
-        print(line("one event delivered 20 times at once (credited once)", duplicate))
+        print(line(f"distinct events ({args.concurrency} purchases credited at once)", distinct))
+        print(line(f"one event delivered {args.concurrency} times at once (credited once)", duplicate))
         if floor:
-            print(line("floor: GET /healthz (no I/O, same middleware) 20 at once", floor))
+            print(line(f"floor: GET /healthz (no I/O, same middleware) {args.concurrency} at once", floor))
     finally:
         for proc in daphnes:
             proc.terminate()
