@@ -2,10 +2,12 @@
 
 from urllib.parse import urlencode
 
+from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -98,6 +100,16 @@ class CreatorListView(APIView):
 
         if request.user.is_authenticated:  # blocks apply: never shared
             return Response(build())
+        renderer = request.accepted_renderer
+        if isinstance(renderer, JSONRenderer):
+            # What nearly every client asks for: share the rendered bytes, so
+            # a hit neither unpickles 24 cards nor encodes them again.
+            media_type = request.accepted_media_type
+            body = selectors.anonymous_explore_cached(
+                ("api-json", base_url, media_type, query), lambda: renderer.render(build(), media_type, {})
+            )
+            charset = f"; charset={renderer.charset}" if renderer.charset else ""
+            return HttpResponse(body, content_type=f"{renderer.media_type}{charset}")
         return Response(selectors.anonymous_explore_cached(("api", base_url, query), build))
 
 

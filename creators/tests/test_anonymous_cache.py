@@ -151,3 +151,27 @@ def test_an_entry_from_before_a_card_change_is_never_served(crowd):
     services.invalidate_creator_cache(user_id=crowd["ann"].pk)
     cache.add(key + ":rebuild", 1, 10)  # even while someone rebuilds
     assert selectors.anonymous_explore_cached(parts, lambda: "after") == "after"
+
+
+@pytest.mark.parametrize("accept", ["application/json", "application/json; indent=2", "*/*"])
+def test_the_shared_api_answer_is_byte_for_byte_what_drf_renders(crowd, api, settings, accept):
+    # Given the answer rendered by DRF for every request
+    settings.CREATORS_ANONYMOUS_CACHE_S = 0
+    fresh = api.get("/api/creators/", HTTP_ACCEPT=accept)
+
+    # When it is shared
+    settings.CREATORS_ANONYMOUS_CACHE_S = 30
+    api.get("/api/creators/", HTTP_ACCEPT=accept)
+    shared = api.get("/api/creators/", HTTP_ACCEPT=accept)
+
+    # Then it is the same bytes and headers
+    assert shared.content == fresh.content
+    for header in ("Content-Type", "Vary", "Allow"):
+        assert shared.get(header) == fresh.get(header), header
+
+
+def test_the_browsable_api_still_renders_for_anonymous_viewers(crowd, api):
+    response = api.get("/api/creators/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert "text/html" in response["Content-Type"]
+    assert "ben" in response.content.decode()
