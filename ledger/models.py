@@ -130,7 +130,8 @@ class Transaction(models.Model):
         # Every index here is maintained on each of the ledger's inserts, so
         # only the ones a query uses, and partial where most rows are NULL.
         indexes = [
-            models.Index(fields=["reference"], name="ledger_tx_reference"),
+            # Lookups are always by a non-empty reference; plain transfers have none.
+            models.Index(fields=["reference"], condition=~Q(reference=""), name="ledger_tx_reference"),
             models.Index(fields=["original"], condition=Q(original__isnull=False), name="ledger_tx_original"),
         ]
 

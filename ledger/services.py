@@ -29,6 +29,7 @@ runs the ledger's tests through both.
 
 import hashlib
 import json
+import re
 import uuid
 import zlib
 from collections import defaultdict
@@ -264,6 +265,29 @@ _POST_SQL = (
 )
 
 
+_PLAIN_WORD = re.compile(r"[a-z_]*")
+
+
+def _array_literal(values) -> str:
+    """A PostgreSQL array literal of ints, UUIDs, None or plain enum words ([a-z_]).
+
+    Formatted here because psycopg's generic list adaptation cost ~30 us per
+    call for the six arrays, an eighth of a transfer's client CPU. Anything
+    else is refused, so no value can need quoting beyond "".
+    """
+    items = []
+    for value in values:
+        if value is None:
+            items.append("NULL")
+        elif isinstance(value, int | uuid.UUID) and not isinstance(value, bool):
+            items.append(str(value))
+        elif isinstance(value, str) and _PLAIN_WORD.fullmatch(value):
+            items.append(value or '""')
+        else:
+            raise ValueError(f"not an array element ledger_post() accepts: {value!r}")
+    return "{" + ",".join(items) + "}"
+
+
 def _post_in_database() -> bool:
     return connection.vendor == "postgresql" and getattr(settings, "LEDGER_POST_IN_DATABASE", True)
 
@@ -298,7 +322,7 @@ def _post_legs(
     if sum(leg[5] for leg in legs) != 0 or len(legs) < 2:
         raise UnbalancedTransaction(f"Entries of {kind} must be at least two and sum to 0.")
     reference, memo = reference[:200], memo[:500]
-    columns = [list(column) for column in zip(*legs)]
+    columns = [_array_literal(column) for column in zip(*legs)]
     with connection.cursor() as cursor:
         cursor.execute(_POST_SQL, [kind, idempotency_key, fingerprint, reference, memo, *columns, frozen_leg, settle_leg])
         status, tx_id, created_at, stored_fingerprint, figure, balance = cursor.fetchone()

@@ -19,7 +19,8 @@ statement (its own transaction when the caller has none open):
    transaction stays usable, as it does when Python raises InsufficientFunds;
 5. the transaction row is inserted ON CONFLICT DO NOTHING: a concurrent post
    of the same key that committed first makes this one a replay;
-6. balances are updated and the entries inserted in one statement.
+6. balances are updated by primary key and the entries inserted, each wallet
+   entry with the balance computed under the lock.
 
 The deferred triggers of migration 0002 still check every transaction at
 COMMIT, and the CHECK constraints still refuse a negative wallet: this
@@ -89,6 +90,7 @@ DECLARE
     locked_kinds text[] := '{}';
     locked_balances bigint[] := '{}';
     new_balance bigint;
+    afters bigint[];
     v_tx_id bigint;
     v_created timestamptz;
 BEGIN
@@ -162,6 +164,7 @@ BEGIN
         locked_kinds := locked_kinds || 'receivable'::text;
         locked_balances := locked_balances || receivable_balance;
     END IF;
+    afters := array_fill(NULL::bigint, ARRAY[array_length(ids, 1)]);
     FOR i IN 1..coalesce(array_length(locked_ids, 1), 0) LOOP
         leg := array_position(ids, locked_ids[i]);
         new_balance := locked_balances[i] + amounts[leg];
@@ -172,6 +175,9 @@ BEGIN
         IF locked_kinds[i] = 'receivable' AND new_balance > 0 THEN
             RAISE EXCEPTION 'ledger: a debt cannot be paid beyond zero (account %)', locked_ids[i]
                 USING ERRCODE = 'check_violation';
+        END IF;
+        IF locked_kinds[i] = 'wallet' THEN
+            afters[leg] := new_balance;  -- exact: the row is locked
         END IF;
     END LOOP;
 
@@ -186,21 +192,16 @@ BEGIN
         RETURN;
     END IF;
 
-    -- 6. Cached balances (not for pending earnings, summed from entries) and
-    --    the entries, wallets with their balance after. Zero legs (a purchase
-    --    that only paid debt) write no entry.
-    WITH legs AS (
-        SELECT v.id, v.amount FROM unnest(ids, amounts) AS v(id, amount) WHERE v.amount <> 0
-    ), moved AS (
-        UPDATE ledger_account a SET balance = a.balance + legs.amount
-          FROM legs
-         WHERE a.id = legs.id AND a.kind <> 'earnings'
-        RETURNING a.id, a.kind, a.balance
-    )
+    -- 6. Cached balances (not for pending earnings, summed from entries), by
+    --    primary key, then the entries, wallets with their balance after.
+    --    Zero legs (a purchase that only paid debt) write nothing.
+    UPDATE ledger_account a SET balance = a.balance + amounts[array_position(ids, a.id)]
+     WHERE a.id = ANY(ids) AND a.kind <> 'earnings' AND amounts[array_position(ids, a.id)] <> 0;
     INSERT INTO ledger_entry (transaction_id, account_id, amount, balance_after, created_at)
-    SELECT v_tx_id, legs.id, legs.amount, CASE WHEN moved.kind = 'wallet' THEN moved.balance END, v_created
-      FROM legs LEFT JOIN moved ON moved.id = legs.id
-     ORDER BY legs.id;
+    SELECT v_tx_id, v.id, v.amount, v.balance_after, v_created
+      FROM unnest(ids, amounts, afters) AS v(id, amount, balance_after)
+     WHERE v.amount <> 0
+     ORDER BY v.id;
 
     RETURN QUERY SELECT 'created'::text, v_tx_id, v_created, p_fingerprint, NULL::bigint, NULL::bigint;
 END;
