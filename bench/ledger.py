@@ -17,6 +17,7 @@ Prints the rates and the ratios (b)/(a) and (c)/(b) the issue asks for.
 import argparse
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -28,17 +29,51 @@ ROOT = Path(__file__).resolve().parent.parent
 from servers import Postgres  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
-def pgbench_tpcb(pg: Postgres, *, clients: int, scale: int, seconds: int) -> float:
+def server_cpu_seconds(pg: Postgres) -> float:
+    """CPU used so far by the PostgreSQL server: live backends and workers plus exited ones.
+
+    CPU per operation does not depend on what else the shared machine runs, so
+    it explains a throughput ratio that load moves around.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    postmaster = open(os.path.join(pg.data, "postmaster.pid")).readline().strip()
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # own utime, stime + exited children's
+        elif fields[1] == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def pgbench_tpcb(pg: Postgres, *, clients: int, scale: int, seconds: int) -> tuple[float, float, float]:
+    """(tps, server CPU ms per transaction, pgbench's own CPU ms per transaction)."""
     base = [f"{pg.bindir}/pgbench", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "digis"]
     subprocess.run([*base, "-i", "-q", "-s", str(scale), "pgbench"], check=True, capture_output=True)
+    server0, client0 = server_cpu_seconds(pg), _children_cpu()
     out = subprocess.run(
         [*base, "-b", "tpcb-like", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(seconds), "-n", "pgbench"],
         check=True, capture_output=True, text=True,
     ).stdout
+    server, client = server_cpu_seconds(pg) - server0, _children_cpu() - client0
     for line in out.splitlines():
         if line.startswith("tps =") or line.startswith("tps="):
-            return float(line.split("=")[1].split()[0])
+            tps = float(line.split("=")[1].split()[0])
+            done = [ln for ln in out.splitlines() if ln.startswith("number of transactions actually processed")]
+            n = int(done[0].split(":")[1].split("/")[0]) if done else tps * seconds
+            return tps, 1e3 * server / n, 1e3 * client / n
     raise RuntimeError(f"could not read pgbench output:\n{out}")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _worker_process(scenario, id_groups, seconds, db_env, barrier, results):
@@ -87,15 +122,19 @@ def _worker_process(scenario, id_groups, seconds, db_env, barrier, results):
         t.start()
     ready.wait()
     barrier.wait()  # every process starts the clock together
+    cpu0 = time.process_time()
     time.sleep(seconds)
     stop.set()
     for t in threads:
         t.join(60)
-    results.put((sum(counts), errors))
+    results.put((sum(counts), errors, time.process_time() - cpu0))
 
 
-def run_workers(scenario, id_groups, *, seconds, processes, db_env) -> tuple[float, int, list]:
-    """Spread the id groups (one thread each) over `processes` processes; returns (ops/s, ops, errors)."""
+def run_workers(scenario, id_groups, *, seconds, processes, db_env, pg) -> tuple[float, int, list, float, float]:
+    """Spread the id groups (one thread each) over `processes` processes.
+
+    Returns (ops/s, ops, errors, server CPU ms per op, client CPU ms per op).
+    """
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(processes + 1)
     results = ctx.Queue()
@@ -103,15 +142,18 @@ def run_workers(scenario, id_groups, *, seconds, processes, db_env) -> tuple[flo
     procs = [ctx.Process(target=_worker_process, args=(scenario, chunk, seconds, db_env, barrier, results)) for chunk in chunks]
     for proc in procs:
         proc.start()
+    server0 = server_cpu_seconds(pg)
     barrier.wait(timeout=300)
     began = time.perf_counter()
     collected = [results.get(timeout=seconds + 120) for _ in procs]
     elapsed = time.perf_counter() - began
+    server = server_cpu_seconds(pg) - server0
     for proc in procs:
         proc.join(30)
-    total = sum(count for count, _ in collected)
-    errors = [e for _, errs in collected for e in errs]
-    return total / elapsed, total, errors
+    total = sum(count for count, _, _ in collected)
+    errors = [e for _, errs, _ in collected for e in errs]
+    client = sum(cpu for _, _, cpu in collected)
+    return total / elapsed, total, errors, 1e3 * server / max(total, 1), 1e3 * client / max(total, 1)
 
 
 def main():
@@ -133,8 +175,9 @@ def main():
         info = pg.settings()
         print(f"PostgreSQL {info.get('server_version')} fsync={info.get('fsync')} synchronous_commit={info.get('synchronous_commit')} "
               f"full_page_writes={info.get('full_page_writes')} cpus={os.cpu_count()}", flush=True)
-        tpcb = pgbench_tpcb(pg, clients=args.clients, scale=args.scale, seconds=args.seconds)
-        print(f"(a) pgbench tpcb-like, scale {args.scale}, {args.clients} clients: {tpcb:.0f} tps", flush=True)
+        tpcb, a_server, a_client = pgbench_tpcb(pg, clients=args.clients, scale=args.scale, seconds=args.seconds)
+        print(f"(a) pgbench tpcb-like, scale {args.scale}, {args.clients} clients: {tpcb:.0f} tps "
+              f"[CPU per op: server {a_server:.3f} ms, client {a_client:.3f} ms]", flush=True)
 
         os.environ.update({
             "DATABASE_URL": f"postgres://digis@127.0.0.1:{pg.port}/digis",
@@ -173,11 +216,13 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        transfers, n_b, errors_b = run_workers(
-            "transfer", [[str(a.pk), str(b.pk)] for a, b in pairs], seconds=args.seconds, processes=b_processes, db_env=db_env
+        transfers, n_b, errors_b, b_server, b_client = run_workers(
+            "transfer", [[str(a.pk), str(b.pk)] for a, b in pairs], seconds=args.seconds, processes=b_processes,
+            db_env=db_env, pg=pg,
         )
         print(f"(b) transfer(), {args.clients} threads over {b_processes} processes, own wallet pairs: "
-              f"{transfers:.0f} transfers/s ({n_b} in {args.seconds}s, {len(errors_b)} errors)", flush=True)
+              f"{transfers:.0f} transfers/s ({n_b} in {args.seconds}s, {len(errors_b)} errors) "
+              f"[CPU per op: server {b_server:.3f} ms, client {b_client:.3f} ms]", flush=True)
 
         # (c) tip storm: many payers, one creator.
         creator = make_creator("bench_star")
@@ -188,18 +233,22 @@ def main():
             payers.append(fan)
 
         connections.close_all()
-        tips, n_c, errors_c = run_workers(
-            "tip", [[str(fan.pk), str(creator.pk)] for fan in payers], seconds=args.seconds, processes=c_processes, db_env=db_env
+        tips, n_c, errors_c, c_server, c_client = run_workers(
+            "tip", [[str(fan.pk), str(creator.pk)] for fan in payers], seconds=args.seconds, processes=c_processes,
+            db_env=db_env, pg=pg,
         )
         print(f"(c) tip storm, {args.payers} payers -> 1 creator over {c_processes} processes: "
-              f"{tips:.0f} tips/s ({n_c} in {args.seconds}s, {len(errors_c)} errors)", flush=True)
+              f"{tips:.0f} tips/s ({n_c} in {args.seconds}s, {len(errors_c)} errors) "
+              f"[CPU per op: server {c_server:.3f} ms, client {c_client:.3f} ms]", flush=True)
         pending = selectors.pending_earnings(user=creator)
         assert pending == n_c * 8, (pending, n_c)
         problems = {k: v for k, v in run_all().items() if v}
         for err in (errors_b + errors_c)[:5]:
             print("  error:", err)
         print(f"ledger_check after the run: {'ok' if not problems else problems}")
-        print(f"(b)/(a) = {transfers / tpcb:.2f}   (c)/(b) = {tips / transfers:.2f}")
+        print(f"(b)/(a) = {transfers / tpcb:.2f}   (c)/(b) = {tips / transfers:.2f}   "
+              f"(CPU per op, server + client: a {a_server + a_client:.3f} ms, b {b_server + b_client:.3f} ms, "
+              f"c {c_server + c_client:.3f} ms; load average now {os.getloadavg()[0]:.2f})")
     finally:
         from django.db import connections
 
