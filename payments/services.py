@@ -210,7 +210,10 @@ def receive_event(*, payload: dict) -> str:
     """Record and process one verified Stripe event. Returns the outcome:
     "processed", "ignored", "duplicate" (handled before), "in_progress" (another
     delivery is handling it right now) or "failed" (recorded; Stripe retries)."""
-    if payload["type"] in ONE_TRANSACTION_EVENT_TYPES or payload["type"] not in EVENT_HANDLERS:
+    one_transaction = payload["type"] in ONE_TRANSACTION_EVENT_TYPES or payload["type"] not in EVENT_HANDLERS
+    # The single statement that locks and claims is PostgreSQL's; the embedded
+    # default (SQLite, one writer at a time) takes the three steps below.
+    if one_transaction and connection.vendor == "postgresql":
         return _receive_in_one_transaction(payload)
     event, claimed = record_event(payload=payload, claim=True)
     if claimed:
@@ -321,19 +324,20 @@ def process_event(*, event_id: int, force: bool = False) -> str:
 
 def _run_claimed(event: StripeEvent) -> str:
     """Run the handler of an event this call has claimed and committed, and
-    record the result (refunds and disputes: they commit as they go)."""
+    record the result (refunds and disputes, which commit as they go; every
+    event on SQLite)."""
     event_id = event.pk
-    handler = EVENT_HANDLERS[event.type]
+    handler = EVENT_HANDLERS.get(event.type)
     try:
-        outcome = handler(event.payload["data"]["object"])
+        outcome = handler(event.payload["data"]["object"]) if handler else "not handled"
     except Exception as exc:
         StripeEvent.objects.filter(pk=event_id, status=EventStatus.PROCESSING).update(
             status=EventStatus.FAILED, last_error=_error_text(exc), claimed_at=None
         )
         logger.exception("stripe event failed", extra={"stripe_event": event.stripe_id, "event_type": event.type})
         return "failed"
-    _mark_done(event_id, handled=True, outcome=outcome)
-    return "processed"
+    _mark_done(event_id, handled=handler is not None, outcome=outcome)
+    return "processed" if handler else "ignored"
 
 
 def _id_of(value) -> str:
@@ -392,7 +396,11 @@ def _on_payment_intent_succeeded(intent: dict) -> str:
     # event's claim when the webhook runs this (one transaction), or on their
     # own when called outside one. Either way a failure after the credit rolls
     # the credit back too, and the ledger key would make a repeat a no-op anyway.
-    with transaction.atomic(savepoint=False):
+    # On PostgreSQL this always runs inside the webhook's own transaction, which
+    # a failure rolls back whole: no savepoint round trips. On SQLite it runs
+    # as a step of its own, where a savepoint keeps a failure from poisoning an
+    # enclosing block (a test's).
+    with transaction.atomic(savepoint=connection.vendor != "postgresql"):
         credit = ledger.credit_purchase(
             user=purchase.user, tokens=purchase.tokens, idempotency_key=intent["id"], reference=f"purchase:{purchase.pk}"
         )
