@@ -334,6 +334,8 @@ def _post_legs(
         tx._state.adding = False
         tx._state.db = connection.alias
         tx.created_now = True
+        # The spending or credited wallet's balance after, read under the lock.
+        tx.wallet_balance_after = balance
         return tx
     if status == "replay":
         if stored_fingerprint != fingerprint:
@@ -532,7 +534,10 @@ def credit_purchase(*, user, tokens: int, idempotency_key: str, reference: str) 
     """Tokens bought through Stripe: stripe clearing -> the user's wallet.
 
     If the user owes a debt (an earlier chargeback), the purchase pays it down
-    first and only the rest reaches the wallet.
+    first and only the rest reaches the wallet. When this call wrote the
+    credit on PostgreSQL, the result carries `wallet_balance_after` (the
+    wallet's balance right after it); otherwise that attribute is absent and
+    callers read `balance_of`.
     """
     _check_key(idempotency_key)
     _check_amount(tokens, name="tokens")

@@ -414,14 +414,16 @@ def _on_payment_intent_succeeded(intent: dict) -> str:
             succeeded_at=timezone.now(),
         )
         if moved:
-            _push_balance(purchase.user)
+            _push_balance(purchase.user, balance=getattr(credit, "wallet_balance_after", None))
     return "credited" if moved else "already credited"
 
 
-def _push_balance(user) -> None:
+def _push_balance(user, *, balance: int | None = None) -> None:
     from ledger.services import balance_of
 
-    send_event_on_commit([user.pk], {"type": "wallet.updated", "balance": balance_of(user=user)})
+    if balance is None:
+        balance = balance_of(user=user)
+    send_event_on_commit([user.pk], {"type": "wallet.updated", "balance": balance})
 
 
 def _on_payment_intent_failed(intent: dict) -> str:

@@ -203,7 +203,10 @@ BEGIN
      WHERE v.amount <> 0
      ORDER BY v.id;
 
-    RETURN QUERY SELECT 'created'::text, v_tx_id, v_created, p_fingerprint, NULL::bigint, NULL::bigint;
+    -- The balance after of the wallet that was credited (settle leg) or spent
+    -- from (frozen leg): the caller's socket push needs no second read.
+    RETURN QUERY SELECT 'created'::text, v_tx_id, v_created, p_fingerprint, NULL::bigint,
+        CASE WHEN p_settle_leg > 0 THEN afters[p_settle_leg] WHEN p_frozen_leg > 0 THEN afters[p_frozen_leg] END;
 END;
 $$;
 """

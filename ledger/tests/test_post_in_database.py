@@ -109,3 +109,16 @@ def test_both_paths_write_the_same_rows(alice, bob, mallory, settings):
     assert ("purchase", "receivable", "", 30, None) in outcomes[0]  # the debt was paid first
     assert ("tip", "wallet", "", -5, 0) in outcomes[0] and ("tip", "earnings", "", 4, None) in outcomes[0]
     assert_consistent()
+
+
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_a_purchase_reports_the_wallet_balance_it_left(alice, mallory):
+    first = fund(alice, 100)
+    assert first.wallet_balance_after == 100
+    services.claw_back(user=alice, tokens=130, idempotency_key="cb", reference="ch", kind="chargeback")
+    paid_debt_only = fund(alice, 20)  # all of it pays debt
+    assert paid_debt_only.wallet_balance_after == 0
+    assert fund(alice, 50).wallet_balance_after == 40 == services.balance_of(user=alice)
+    # a replay wrote nothing and reports nothing: callers read balance_of
+    again = services.credit_purchase(user=alice, tokens=100, idempotency_key=first.idempotency_key, reference="test")
+    assert again.pk == first.pk and not hasattr(again, "wallet_balance_after")
