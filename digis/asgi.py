@@ -2,10 +2,13 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digis.settings")
-django_asgi_app = get_asgi_application()  # sets up Django before the imports below
+
+from digis.asgi_handler import get_asgi_application  # noqa: E402
+
+# Django's handler, but reusing request threads rather than starting one per
+# request (digis/asgi_handler.py). Sets up Django before the imports below.
+django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
