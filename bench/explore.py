@@ -310,13 +310,11 @@ def write_results(args, table, rows, load_before, load_after):
         "viewers always do: page order (shared 5 s), cards and presence from Redis, PostgreSQL only when the "
         "order is not cached. See docs/creators.md.\n\n"
         "Why p95 < 50 ms is out of reach on this stack and machine: the minimal view is the floor, and its own "
-        "p95 at 32 clients is far above 50 ms (Little's law: 32 clients at ~750 req/s is a 43 ms mean before any "
-        "tail); Explore would need roughly 1,000+ req/s. Where the floor goes (py-spy on one daphne, 2026-11-22): "
-        "Django's ASGI handler starts and joins a new thread for every request (ThreadSensitiveContext without an "
-        "executor), about a sixth of the process's samples. A prototype handler reusing one-thread executors "
-        "across requests (asgiref 3.13's ThreadSensitiveContext(executor=...), one request per thread at a time "
-        "as now) measured +25% req/s for the minimal view and +45% for the API in one process; it belongs in "
-        "digis/asgi.py and is not in this change. More cores or web machines scale both rows alike.\n\n"
+        "p95 at 32 clients is above 50 ms (Little's law: 32 clients at 1,200 req/s is a 27 ms mean, and the "
+        "tail is several times the mean when the server, PostgreSQL, Redis, Celery and wrk share 2 cores). "
+        "Request threads are reused across requests (digis/asgi_handler.py: Django's handler started and "
+        "joined a thread per request, about a sixth of a process's samples). More cores or web machines scale "
+        "both rows alike.\n\n"
     )
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     if SECTION in text:
