@@ -26,6 +26,7 @@ $PY manage.py migrate --noinput
 $PY manage.py seed_demo
 echo
 echo "Digis is starting on http://127.0.0.1:${PORT:-8000}  (Ctrl-C stops it)"
-DIGIS_EMBEDDED_BEAT=1 .venv/bin/daphne -b 127.0.0.1 -p "${PORT:-8000}" digis.asgi:application &
-children+=("$!")
-wait "${children[-1]}"
+# In the foreground, not `&` + `wait`: a non-interactive shell starts `&`
+# jobs with SIGINT ignored, so Ctrl-C reached daphne only through the trap's
+# SIGTERM. Now it gets Ctrl-C itself, and the EXIT trap stops the companions.
+DIGIS_EMBEDDED_BEAT=1 .venv/bin/daphne -b 127.0.0.1 -p "${PORT:-8000}" digis.asgi:application
