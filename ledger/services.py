@@ -318,8 +318,9 @@ def _post_legs(
     first. Business refusals come back as a status, not an SQL error, so a
     caller's open transaction stays usable and no savepoint is needed.
     """
-    legs = [leg for leg in legs if leg[5] != 0]
-    if sum(leg[5] for leg in legs) != 0 or len(legs) < 2:
+    # Zero legs (a 0% or 100% fee) stay in the call, so frozen_leg/settle_leg
+    # keep pointing at the right leg; the function writes no entry for them.
+    if sum(leg[5] for leg in legs) != 0 or sum(1 for leg in legs if leg[5] != 0) < 2:
         raise UnbalancedTransaction(f"Entries of {kind} must be at least two and sum to 0.")
     reference, memo = reference[:200], memo[:500]
     columns = [_array_literal(column) for column in zip(*legs)]

@@ -122,3 +122,13 @@ def test_a_purchase_reports_the_wallet_balance_it_left(alice, mallory):
     # a replay wrote nothing and reports nothing: callers read balance_of
     again = services.credit_purchase(user=alice, tokens=100, idempotency_key=first.idempotency_key, reference="test")
     assert again.pk == first.pk and not hasattr(again, "wallet_balance_after")
+
+
+@pytest.mark.parametrize("fee_bps, entries", [(0, 2), (10_000, 2), (2000, 3)])
+def test_a_zero_share_writes_no_entry(alice, bob, fee_bps, entries):
+    fund(alice, 50)
+    tx = services.charge_with_fee(payer=alice, creator=bob, amount=10, kind="tip", idempotency_key="t", fee_bps=fee_bps)
+    assert tx.entries.count() == entries
+    assert 0 not in tx.entries.values_list("amount", flat=True)
+    assert services.balance_of(user=alice) == 40
+    assert_consistent()
