@@ -19,14 +19,13 @@ section of bench/RESULTS.md. The original platform took 79 s; target < 1 ms.
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import Postgres, write_results_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 SECTION = "## calls"
 LIVE_INDEXES = ["calls_live_status_idx", "calls_one_live_call_per_fan", "calls_one_live_call_per_creator"]
 
@@ -143,7 +142,6 @@ def main():
 
 
 def write_results(args, seeded_s, with_ms, with_plan, without_ms, without_plan):
-    path = ROOT / "bench" / "RESULTS.md"
     body = (
         f"{SECTION}\n\n"
         f"`bench/calls.py --ended {args.ended} --live {args.live} --runs {args.runs}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
@@ -157,15 +155,7 @@ def write_results(args, seeded_s, with_ms, with_plan, without_ms, without_plan):
         f"| without (sequential scan) | {without_ms['server']:.3f} | {without_ms['sql']:.3f} | {without_ms['django']:.3f} |\n\n"
         f"With the index:\n\n```\n{with_plan}\n```\n\nWithout:\n\n```\n{without_plan}\n```\n"
     )
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION + "\n" in text:
-        start = text.index(SECTION + "\n")
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[end + 1:] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.write_text(text)
-    print(f"wrote {path}")
+    print(f"wrote {write_results_section(SECTION, body)}")
 
 
 if __name__ == "__main__":

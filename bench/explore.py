@@ -33,7 +33,6 @@ import argparse
 import os
 import shutil
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres, Redis, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import Postgres, Redis, free_port, wait_for_port, write_results_section  # noqa: E402  (bench/ is on sys.path when run as a script)
 PY = str(ROOT / ".venv" / "bin" / "python")
 DAPHNE = str(ROOT / ".venv" / "bin" / "daphne")
 SECTION = "## Creators: Explore"
@@ -218,12 +217,7 @@ def main():
             daphnes.append(subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
                                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         for port in ports:
-            for _ in range(150):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.2)
+            wait_for_port(port, seconds=30)
         targets = {
             "minimal": ["/bench/minimal/"],
             "api": ["/api/creators/"],
@@ -281,7 +275,6 @@ def main():
 
 
 def write_results(args, table, rows, load_before, load_after):
-    path = ROOT / "bench" / "RESULTS.md"
     verdicts = []
     for name, _, _, _, p95, _, ratio, errors, _, _ in rows:
         if name == "minimal":
@@ -316,15 +309,7 @@ def write_results(args, table, rows, load_before, load_after):
         "joined a thread per request, about a sixth of a process's samples). More cores or web machines scale "
         "both rows alike.\n\n"
     )
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if SECTION in text:
-        start = text.index(SECTION)
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[end + 1:] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    path.write_text(text)
-    print(f"wrote {path}")
+    print(f"wrote {write_results_section(SECTION, body)}")
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import hmac
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -47,7 +46,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres, Redis, free_port  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import Postgres, Redis, free_port, wait_for_port  # noqa: E402  (bench/ is on sys.path when run as a script)
 sys.path.insert(0, str(ROOT))
 
 
@@ -113,13 +112,7 @@ def start_daphnes(n):
     procs = [subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
     for port in ports:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
+        if not wait_for_port(port, seconds=60):
             sys.exit(f"daphne on port {port} did not start")
     return ports, procs
 

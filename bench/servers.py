@@ -23,6 +23,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_port(port: int, *, seconds: float = 30.0) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def write_results_section(section: str, body: str) -> Path:
+    """Replace `section` (a "## ..." heading line, up to the next one) in
+    bench/RESULTS.md with `body`, or append it; returns the file's path."""
+    path = Path(__file__).resolve().parent / "RESULTS.md"
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    if section + "\n" in text:
+        start = text.index(section + "\n")
+        end = text.find("\n## ", start + len(section))
+        text = text[:start] + body + (text[end + 1:] if end != -1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    path.write_text(text)
+    return path
+
+
 def pg_bindir() -> str:
     def version(path: Path):
         return [int(x) for x in path.parent.name.split(".") if x.isdigit()]
