@@ -31,7 +31,6 @@ from payments.exceptions import (
 )
 from payments.locks import lock_purchase
 from payments.models import (
-    CREDITED_STATES,
     Clawback,
     ClawbackKind,
     EventStatus,
@@ -157,6 +156,12 @@ ONE_TRANSACTION_EVENT_TYPES = frozenset(
     {"payment_intent.succeeded", "payment_intent.payment_failed", "payment_intent.canceled"}
 )
 
+
+def _runs_in_one_transaction(event_type: str | None) -> bool:
+    """Claimed, handled and marked done in one transaction: the payment-intent
+    events, and events we do not handle (they are only recorded as ignored)."""
+    return event_type in ONE_TRANSACTION_EVENT_TYPES or event_type not in EVENT_HANDLERS
+
 _EVENT_TABLE = StripeEvent._meta.db_table
 _CLAIMABLE_SQL = "e.status IN ('received', 'failed') OR (e.status = 'processing' AND e.claimed_at < %s)"
 # Every delivery of an event first takes a transaction-scoped advisory lock on
@@ -210,10 +215,9 @@ def receive_event(*, payload: dict) -> str:
     """Record and process one verified Stripe event. Returns the outcome:
     "processed", "ignored", "duplicate" (handled before), "in_progress" (another
     delivery is handling it right now) or "failed" (recorded; Stripe retries)."""
-    one_transaction = payload["type"] in ONE_TRANSACTION_EVENT_TYPES or payload["type"] not in EVENT_HANDLERS
     # The single statement that locks and claims is PostgreSQL's; the embedded
     # default (SQLite, one writer at a time) takes the three steps below.
-    if one_transaction and connection.vendor == "postgresql":
+    if _runs_in_one_transaction(payload["type"]) and connection.vendor == "postgresql":
         return _receive_in_one_transaction(payload)
     event, claimed = record_event(payload=payload, claim=True)
     if claimed:
@@ -297,7 +301,7 @@ def process_event(*, event_id: int, force: bool = False) -> str:
     now = timezone.now()
     claim = dict(status=EventStatus.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
     event_type = StripeEvent.objects.filter(pk=event_id).values_list("type", flat=True).first()
-    if event_type in ONE_TRANSACTION_EVENT_TYPES or event_type not in EVENT_HANDLERS:
+    if _runs_in_one_transaction(event_type):
         handler = EVENT_HANDLERS.get(event_type)
         try:
             with transaction.atomic(durable=True):
