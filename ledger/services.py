@@ -326,7 +326,7 @@ def _post_legs(
     columns = [_array_literal(column) for column in zip(*legs)]
     with connection.cursor() as cursor:
         cursor.execute(_POST_SQL, [kind, idempotency_key, fingerprint, reference, memo, *columns, frozen_leg, settle_leg])
-        status, tx_id, created_at, stored_fingerprint, figure, balance = cursor.fetchone()
+        status, tx_id, created_at, _stored_fingerprint, figure, balance = cursor.fetchone()
     if status == "created":
         tx = Transaction(
             id=tx_id, kind=kind, idempotency_key=idempotency_key, fingerprint=fingerprint,
@@ -339,9 +339,7 @@ def _post_legs(
         tx.wallet_balance_after = balance
         return tx
     if status == "replay":
-        if stored_fingerprint != fingerprint:
-            raise IdempotencyConflict(idempotency_key=idempotency_key, transaction_id=tx_id)
-        return Transaction.objects.get(pk=tx_id)
+        return _replay(idempotency_key, fingerprint)  # the first result, or IdempotencyConflict
     if status == "insufficient":
         raise InsufficientFunds(shortfall=figure, balance=balance)
     if status == "frozen":
