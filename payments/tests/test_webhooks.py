@@ -191,6 +191,9 @@ def test_a_crediting_delivery_commits_once(alice, starter, localstripe):
 
     # claim, purchase, ledger, purchase state, balance for the socket push, event done: one commit
     assert commits(first) == 1 and len(first.captured_queries) <= 8, [q["sql"][:80] for q in first.captured_queries]
+    # the fan's user row is not read: the ledger and the push need only its id
+    user_table = type(alice)._meta.db_table
+    assert not [q["sql"] for q in first.captured_queries if user_table in q["sql"]]
     assert len(duplicate.captured_queries) <= 4, [q["sql"][:80] for q in duplicate.captured_queries]
     assert ledger.balance_of(user=alice) == 100 and purchase_credits(purchase) == 1
 
