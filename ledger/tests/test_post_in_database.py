@@ -1,7 +1,7 @@
 """ledger_post(): the hot writes in one round trip on PostgreSQL, same contract as the Python path."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import make_user
@@ -132,3 +132,55 @@ def test_a_zero_share_writes_no_entry(alice, bob, fee_bps, entries):
     assert 0 not in tx.entries.values_list("amount", flat=True)
     assert services.balance_of(user=alice) == 40
     assert_consistent()
+
+
+# --- ledger_post() checks its own legs; the deferred triggers check everyone else ---------
+
+
+def _setting(name):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s, true)", [name])
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_a_row_added_later_to_a_posted_transaction_is_still_checked(alice, mallory):
+    """The triggers skip only the rows ledger_post() writes while it vouches for them."""
+    fund(alice, 50)
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            tx = services.transfer(source=alice, destination=mallory, amount=5, kind="transfer", idempotency_key="t")
+            assert _setting("ledger.vouched_tx") == ""  # cleared before the function returned
+            Entry.objects.create(transaction=tx, account=services.open_wallet(user=mallory), amount=7)
+    # the whole database transaction was refused at COMMIT, the transfer with it
+    assert not Transaction.objects.filter(idempotency_key="t").exists()
+    assert services.balance_of(user=alice) == 50
+    assert_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ledger_write_path", ["in_database"], indirect=True)
+def test_ledger_post_refuses_unbalanced_legs_itself(alice, mallory):
+    """Called past Python's own check, the function refuses legs that do not balance, at once."""
+    fund(alice, 50)
+    legs = [services._user_leg(alice, AccountKind.WALLET, -5), services._user_leg(mallory, AccountKind.WALLET, 4)]
+    columns = [services._array_literal(column) for column in zip(*legs)]
+    for bad in (columns, [*columns[:-1], "{-5,0}"]):  # unbalanced; a single non-zero leg
+        with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(services._POST_SQL, ["transfer", "raw-post", "fp", "", "", *bad, 1, 0])
+    assert not Transaction.objects.filter(idempotency_key="raw-post").exists()
+    assert services.balance_of(user=alice) == 50
+
+
+@pytest.mark.django_db(transaction=True)
+def test_other_writers_are_still_checked_when_a_vouch_is_open(alice):
+    """A vouch names one transaction id; rows of any other transaction are checked as before."""
+    wallet = services.open_wallet(user=alice)
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('ledger.vouched_tx', '-1', true)")
+            tx = Transaction.objects.create(kind="adjustment", idempotency_key="raw", fingerprint="x")
+            Entry.objects.create(transaction=tx, account=wallet, amount=5)
+    assert not Transaction.objects.filter(idempotency_key="raw").exists()
