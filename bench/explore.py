@@ -119,10 +119,21 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or sys.exit("wrk not found after apt-get install wrk")
 
 
-def load(wrk, ports, paths, *, seconds, clients, tmpdir):
+def cpu_seconds(pids) -> float:
+    """utime + stime of the processes (all their threads), in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / ticks
+
+
+def load(wrk, ports, paths, *, seconds, clients, tmpdir, server_pids=()):
     """Run ``clients`` keep-alive connections for ``seconds``, split evenly over
     ``ports``; returns (requests, errors, elapsed seconds, weighted latency
-    samples in seconds)."""
+    samples in seconds, CPU seconds the ``server_pids`` used meanwhile)."""
+    cpu_before = cpu_seconds(server_pids)
     runs = []
     for i, port in enumerate(ports):
         share = clients // len(ports) + (1 if i < clients % len(ports) else 0)
@@ -152,7 +163,7 @@ def load(wrk, ports, paths, *, seconds, clients, tmpdir):
         # Each run's quantiles stand for equal shares of its requests.
         weight = fields["requests"] / len(quantiles)
         samples += [(value, weight) for value in quantiles]
-    return requests, errors, elapsed, samples
+    return requests, errors, elapsed, samples, cpu_seconds(server_pids) - cpu_before
 
 
 def percentile(samples, fraction):
@@ -178,6 +189,15 @@ def main():
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="daphne processes, one per core by default (connections split over them)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    parser.add_argument("--only", default="", help="comma-separated targets to run (minimal always runs); implies --no-write")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the servers, for experiments; implies --no-write")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME:NAME=VALUE,...",
+                        help="experiment: one set of daphne processes per variant with this extra environment, "
+                             "interleaved with the others round by round; implies --no-write")
+    parser.add_argument("--py-spy", metavar="PREFIX", help="sample the first daphne process with py-spy (installed "
+                        "separately, not a requirement) during each target's first round; PREFIX-<target>.txt gets "
+                        "py-spy's raw (collapsed) stacks")
     args = parser.parse_args()
 
     wrk = ensure_wrk()
@@ -200,6 +220,7 @@ def main():
             "CREATORS_BENCH_URLS": "1",
             "BENCH_CREATORS": str(args.creators),
             "DJANGO_SETTINGS_MODULE": "digis.settings",
+            **dict(item.split("=", 1) for item in args.env),
         }
         manage = lambda *a, **kw: subprocess.run([PY, "manage.py", *a], cwd=ROOT, env=env, check=True, **kw)  # noqa: E731
         print("migrating ...", flush=True)
@@ -212,12 +233,22 @@ def main():
         daphnes.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "celery"), "-A", "digis", "worker", "-B", "--pool", "solo",
                                          "-s", str(services.workdir / "beat-schedule"), "--loglevel", "WARNING"], cwd=ROOT, env=env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        ports = [free_port() for _ in range(args.workers)]
-        for port in ports:
-            daphnes.append(subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
-                                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        for port in ports:
-            wait_for_port(port, seconds=30)
+        # One set of daphne processes per variant (experiments: --variant); the
+        # variants are interleaved round by round like the targets.
+        variants = {"": {}} if not args.variant else {
+            name: dict(item.split("=", 1) for item in spec.split(",") if item)
+            for name, spec in (v.split(":", 1) if ":" in v else (v, "") for v in args.variant)}
+        servers = {}
+        for variant, extra in variants.items():
+            ports = [free_port() for _ in range(args.workers)]
+            web = [subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
+                                    env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for port in ports]
+            daphnes += web
+            servers[variant] = (ports, [process.pid for process in web])
+        for ports, _ in servers.values():
+            for port in ports:
+                wait_for_port(port, seconds=30)
         targets = {
             "minimal": ["/bench/minimal/"],
             "api": ["/api/creators/"],
@@ -225,26 +256,43 @@ def main():
             "api_cat": ["/api/creators/?category=gaming&sort=new"],
             "api_q": ["/api/creators/?q=Luna", "/api/creators/?q=guitar", "/api/creators/?q=Moreno"],
         }
+        if args.only:
+            wanted = {"minimal", *args.only.split(",")}
+            targets = {name: paths for name, paths in targets.items() if name in wanted}
+        runs = {f"{variant}/{name}" if variant else name: (variant, paths) for variant in variants for name, paths in targets.items()}
         tmpdir = services.workdir
         # Warm-up: caches, pool, code paths.
-        for paths in targets.values():
-            load(wrk, ports, paths, seconds=2, clients=4, tmpdir=tmpdir)
-        results = {name: {"requests": 0, "errors": 0, "time": 0.0, "samples": []} for name in targets}
+        for variant, paths in runs.values():
+            load(wrk, servers[variant][0], paths, seconds=2, clients=4, tmpdir=tmpdir)
+        results = {name: {"requests": 0, "errors": 0, "time": 0.0, "samples": [], "cpu": 0.0} for name in runs}
         for round_no in range(args.rounds):
-            for name, paths in targets.items():
-                requests, errors, elapsed, samples = load(wrk, ports, paths, seconds=args.seconds, clients=args.clients,
-                                                          tmpdir=tmpdir)
+            for name, (variant, paths) in runs.items():
+                ports, web_pids = servers[variant]
+                spy = None
+                if args.py_spy and round_no == 0:
+                    spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(web_pids[0]),
+                                            "--rate", "250", "--nonblocking", "--gil", "--format", "raw",
+                                            "--output", f"{args.py_spy}-{name.replace('/', '-')}.txt"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                requests, errors, elapsed, samples, cpu = load(wrk, ports, paths, seconds=args.seconds,
+                                                               clients=args.clients, tmpdir=tmpdir, server_pids=web_pids)
+                if spy is not None:
+                    spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+                    spy.wait(30)
                 data = results[name]
                 data["requests"] += requests
                 data["errors"] += errors
                 data["time"] += elapsed
                 data["samples"] += samples
-                print(f"round {round_no + 1} {name:8s} {requests / elapsed:7.1f} req/s p95 {percentile(samples, .95) * 1000:6.1f} ms",
+                data["cpu"] += cpu
+                print(f"round {round_no + 1} {name:8s} {requests / elapsed:7.1f} req/s p50 {percentile(samples, .5) * 1000:6.1f} ms "
+                      f"p95 {percentile(samples, .95) * 1000:6.1f} ms, daphne CPU {cpu * 1000 / max(requests, 1):.2f} ms/req",
                       flush=True)
         # Service time without queueing: one client, one request at a time.
         single = {}
-        for name, paths in targets.items():
-            _, _, _, samples = load(wrk, ports[:1], paths, seconds=max(2, round(args.seconds / 2)), clients=1, tmpdir=tmpdir)
+        for name, (variant, paths) in runs.items():
+            _, _, _, samples, _ = load(wrk, servers[variant][0][:1], paths, seconds=max(2, round(args.seconds / 2)), clients=1,
+                                       tmpdir=tmpdir)
             single[name] = (percentile(samples, .5) * 1000, percentile(samples, .95) * 1000)
             print(f"1 client {name:8s} p50 {single[name][0]:6.1f} ms p95 {single[name][1]:6.1f} ms", flush=True)
     finally:
@@ -256,28 +304,31 @@ def main():
                 daphne.kill()
         services.stop()
 
-    minimal_rps = results["minimal"]["requests"] / results["minimal"]["time"]
     rows = []
     for name, data in results.items():
+        variant, paths = runs[name]
+        minimal = results[f"{variant}/minimal" if variant else "minimal"]
+        minimal_rps = minimal["requests"] / minimal["time"]
         rps = data["requests"] / data["time"]
         samples = data["samples"]
-        rows.append((name, targets[name][0], rps, percentile(samples, .5) * 1000, percentile(samples, .95) * 1000,
-                     percentile(samples, .99) * 1000, rps / minimal_rps, data["errors"], *single[name]))
+        rows.append((name, paths[0], rps, percentile(samples, .5) * 1000, percentile(samples, .95) * 1000,
+                     percentile(samples, .99) * 1000, rps / minimal_rps, data["errors"], *single[name],
+                     data["cpu"] * 1000 / max(data["requests"], 1)))
     header = (f"| target | path | req/s ({args.clients} clients) | p50 ms | p95 ms | p99 ms | vs minimal | errors "
-              "| 1 client p50 ms | 1 client p95 ms |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    table = "\n".join(f"| {n} | `{p}` | {r:.0f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {ratio:.0%} | {e} | {s50:.1f} | {s95:.1f} |"
-                      for n, p, r, p50, p95, p99, ratio, e, s50, s95 in rows)
+              "| 1 client p50 ms | 1 client p95 ms | daphne CPU ms/req |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    table = "\n".join(f"| {n} | `{p}` | {r:.0f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {ratio:.0%} | {e} | {s50:.1f} | {s95:.1f} | {c:.2f} |"
+                      for n, p, r, p50, p95, p99, ratio, e, s50, s95, c in rows)
     print(header)
     print(table)
-    if not args.no_write:
+    if not (args.no_write or args.only or args.env or args.variant or args.py_spy):
         load_after = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
         write_results(args, header + "\n" + table, rows, load_before, load_after)
 
 
 def write_results(args, table, rows, load_before, load_after):
     verdicts = []
-    for name, _, _, _, p95, _, ratio, errors, _, _ in rows:
-        if name == "minimal":
+    for name, _, _, _, p95, _, ratio, errors, _, _, _ in rows:
+        if name.endswith("minimal"):
             continue
         verdicts.append(f"{name}: p95 {p95:.0f} ms {'met' if p95 < 50 else 'NOT met'}, "
                         f"{ratio:.0%} of minimal {'met' if ratio >= 0.40 else 'NOT met'}{'' if not errors else f', {errors} errors'}")
