@@ -1,12 +1,31 @@
-"""Django's ASGI handler, reusing request threads instead of starting one per request.
+"""Django's ASGI handler: one thread hop per request, on reused request threads.
 
-Django 5.2's ``ASGIHandler.__call__`` wraps every request in
+One hop. Django 5.2's ASGI handler builds its middleware chain in async mode.
+With any sync-only middleware (ours, WhiteNoise) that chain runs the
+middleware in the request's thread, hops back to the event loop for URL
+resolution (``async_to_sync`` around ``_get_response_async``), hops to the
+thread again for each ``process_view`` and for the view, and back for every
+return: about eight handoffs between the loop and the request thread per
+request, each a GIL handoff that waits behind whatever else holds the GIL.
+``ReusedThreadASGIHandler`` builds the chain in sync mode, as WSGI does, and
+runs it (middleware, view middleware, view) in ONE ``sync_to_async`` call on
+the request's thread. The same code runs on the same thread in the same
+order; only the round trips go away (daphne CPU per request of a minimal view
+1.29 -> 0.96 ms, bench/RESULTS.md "Creators: Explore"). An async view (e.g.
+``/readyz``) still works: Django's sync ``_get_response`` runs it through
+``async_to_sync``, on the process's event loop.
+
+Making the chain async instead would be slower: every ``MiddlewareMixin``
+middleware (Django's own, django-csp) then runs ``process_request`` and
+``process_response`` through ``sync_to_async``, two hops each.
+
+Reused threads. Django 5.2's ``ASGIHandler.__call__`` wraps every request in
 ``async with ThreadSensitiveContext():``, so asgiref starts a new
 one-thread executor for the request's sync code (middleware, view, signal
 receivers) and joins it afterwards: about a sixth of a daphne process's
 time under load (bench/RESULTS.md, "Creators: Explore").
 
-``ReusedThreadASGIHandler`` gives each request an idle one-thread executor
+``ReusedThreadASGIHandler`` also gives each request an idle one-thread executor
 from a small stack instead (asgiref >= 3.13's
 ``ThreadSensitiveContext(executor=...)``). A request still has its thread to
 itself for its whole life; only the thread's creation and join go away.
@@ -41,7 +60,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
@@ -96,7 +115,7 @@ class RequestThread(ThreadPoolExecutor):
 
 
 class ReusedThreadASGIHandler(ASGIHandler):
-    """ASGIHandler whose requests run on reused (not new) one-thread executors.
+    """ASGIHandler whose requests run their sync chain in one hop, on reused (not new) one-thread executors.
 
     At most ``max_idle_threads`` idle threads are kept per process; under
     load there is one thread per request in flight, as with Django's own
@@ -109,6 +128,15 @@ class ReusedThreadASGIHandler(ASGIHandler):
         super().__init__()
         # Touched only from the event loop's thread; LIFO keeps warm threads warm.
         self._idle: list[RequestThread] = []
+
+    def load_middleware(self, is_async=False):
+        # ASGIHandler.__init__ asks for the async chain; build the sync one (see the module docstring).
+        super().load_middleware(is_async=False)
+
+    async def get_response_async(self, request):
+        # BaseHandler.get_response (sync: URL conf, the chain, closing and
+        # logging the response) in one hop to the request's thread.
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
     async def __call__(self, scope, receive, send):
         # Same as ASGIHandler.__call__ but for the executor passed to the context.
