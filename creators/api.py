@@ -15,7 +15,9 @@ from creators import selectors, services
 from creators.exceptions import NotACreator
 from creators.models import MessagePolicy
 from creators.services import MAX_CALL_MINUTES, MAX_TOKENS
-from digis.errors import InvalidInput
+from digis.errors import DomainError, InvalidInput
+
+JSON = "application/json"
 
 
 class CategorySerializer(serializers.Serializer):
@@ -91,26 +93,67 @@ class CreatorListView(APIView):
     )
     def get(self, request):
         query = selectors.parse_explore_query(request.query_params)
-        base_url = request.build_absolute_uri(reverse("api-creators"))
-
-        def build():
-            page = selectors.explore(query, viewer=request.user)
-            next_url = f"{base_url}?{urlencode(query.as_params(cursor=page.next_cursor))}" if page.next_cursor else None
-            return {"results": page.creators, "next_cursor": page.next_cursor, "next": next_url}
-
         if request.user.is_authenticated:  # blocks apply: never shared
-            return Response(build())
+            return Response(self._build(request, query))
         renderer = request.accepted_renderer
         if isinstance(renderer, JSONRenderer):
-            # What nearly every client asks for: share the rendered bytes, so
-            # a hit neither unpickles 24 cards nor encodes them again.
-            media_type = request.accepted_media_type
-            body = selectors.anonymous_explore_cached(
-                ("api-json", base_url, media_type, query), lambda: renderer.render(build(), media_type, {})
+            return self._shared_json(request, query, renderer, request.accepted_media_type)
+        return Response(
+            selectors.anonymous_explore_cached(
+                ("api", self._base_url(request), query), lambda: self._build(request, query)
             )
-            charset = f"; charset={renderer.charset}" if renderer.charset else ""
-            return HttpResponse(body, content_type=f"{renderer.media_type}{charset}")
-        return Response(selectors.anonymous_explore_cached(("api", base_url, query), build))
+        )
+
+    def dispatch(self, request, *args, **kwargs):
+        # Most Explore traffic is an anonymous JSON GET answered from the
+        # shared entry. For exactly the requests on which DRF's authentication
+        # would find nobody and its content negotiation would pick JSON, answer
+        # without DRF's request wrapping, negotiation, authenticators and
+        # permission checks; everything else, including every error, goes
+        # through DRF as before. Same bytes and headers either way
+        # (tests/test_anonymous_cache.py).
+        if self._plain_anonymous_json(request):
+            try:
+                query = selectors.parse_explore_query(request.GET)
+            except DomainError:
+                pass  # DRF renders it
+            else:
+                self.headers = self.default_response_headers
+                return self.finalize_response(request, self._shared_json(request, query, JSONRenderer(), JSON))
+        return super().dispatch(request, *args, **kwargs)
+
+    @staticmethod
+    def _plain_anonymous_json(request) -> bool:
+        return (
+            request.method == "GET"
+            and request.META.get("HTTP_ACCEPT", "*/*") in ("*/*", JSON)
+            and "format" not in request.GET  # DRF's URL_FORMAT_OVERRIDE
+            and "HTTP_AUTHORIZATION" not in request.META  # bearer tokens: DRF decides
+            # APIClient.force_authenticate, as DRF's Request reads it
+            and getattr(request, "_force_auth_user", None) is None
+            and getattr(request, "_force_auth_token", None) is None
+            and not request.user.is_authenticated  # the session, as SessionAuthentication reads it
+        )
+
+    @staticmethod
+    def _base_url(request) -> str:
+        return request.build_absolute_uri(reverse("api-creators"))
+
+    def _build(self, request, query) -> dict:
+        base_url = self._base_url(request)
+        page = selectors.explore(query, viewer=request.user)
+        next_url = f"{base_url}?{urlencode(query.as_params(cursor=page.next_cursor))}" if page.next_cursor else None
+        return {"results": page.creators, "next_cursor": page.next_cursor, "next": next_url}
+
+    def _shared_json(self, request, query, renderer, media_type) -> HttpResponse:
+        # Share the rendered bytes, so a hit neither unpickles 24 cards nor
+        # encodes them again.
+        body = selectors.anonymous_explore_cached(
+            ("api-json", self._base_url(request), media_type, query),
+            lambda: renderer.render(self._build(request, query), media_type, {}),
+        )
+        charset = f"; charset={renderer.charset}" if renderer.charset else ""
+        return HttpResponse(body, content_type=f"{renderer.media_type}{charset}")
 
 
 class CreatorDetailView(APIView):

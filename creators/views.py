@@ -4,7 +4,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
@@ -52,12 +52,24 @@ def explore(request, slug=None):
         }
         return render_to_string("creators/explore_content.html", context)
 
+    def frame(content: str) -> dict:
+        return {"content": mark_safe(content), "category": category}
+
     if viewer.is_authenticated:  # blocks apply: never shared
         content = build()
+    elif not len(messages.get_messages(request)):  # len() reads them without marking them shown
+        # An anonymous visitor with no flash message to show gets the same
+        # frame (navigation, no CSRF token) as every other one, so the whole
+        # page is shared: a hit renders no template at all.
+        page = selectors.anonymous_explore_cached(
+            ("page-html", base, query),
+            lambda: render_to_string("creators/explore.html", frame(build()), request=request),
+        )
+        return HttpResponse(page)
     else:
         content = selectors.anonymous_explore_cached(("page", base, query), build)
     # The frame (navigation, flash messages) is rendered per request.
-    return render(request, "creators/explore.html", {"content": mark_safe(content), "category": category})
+    return render(request, "creators/explore.html", frame(content))
 
 
 def profile(request, username):

@@ -175,3 +175,123 @@ def test_the_browsable_api_still_renders_for_anonymous_viewers(crowd, api):
     assert response.status_code == 200
     assert "text/html" in response["Content-Type"]
     assert "ben" in response.content.decode()
+
+
+# --- the anonymous fast paths: the API without DRF's dispatch, the page as ready bytes ---
+
+
+def _headers(response):
+    return {name: value for name, value in response.items() if name not in ("X-Request-ID",)}
+
+
+@pytest.fixture
+def drf_dispatches(monkeypatch):
+    """Counts requests that went through DRF's dispatch (its initial() checks)."""
+    from creators.api import CreatorListView
+
+    calls = []
+    original = CreatorListView.initial
+
+    def counting(self, request, *args, **kwargs):
+        calls.append(request.path)
+        return original(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(CreatorListView, "initial", counting)
+    return calls
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json"])
+def test_an_anonymous_json_get_skips_drf_and_answers_exactly_as_drf_does(crowd, api, settings, accept, drf_dispatches):
+    # Given DRF's own answer (?format= always goes through DRF), built fresh
+    settings.CREATORS_ANONYMOUS_CACHE_S = 0
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    through_drf = api.get("/api/creators/?format=json&limit=1", **headers)
+    assert drf_dispatches == ["/api/creators/"]
+
+    # When the same query comes as a plain anonymous JSON request, fresh and then shared
+    fresh = api.get("/api/creators/?limit=1", **headers)
+    settings.CREATORS_ANONYMOUS_CACHE_S = 30
+    api.get("/api/creators/?limit=1", **headers)
+    shared = api.get("/api/creators/?limit=1", **headers)
+
+    # Then DRF was not involved, and the bytes and headers are DRF's
+    assert drf_dispatches == ["/api/creators/"]
+    for response in (fresh, shared):
+        assert response.status_code == 200
+        assert response.content == through_drf.content
+        assert _headers(response) == _headers(through_drf)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"HTTP_AUTHORIZATION": "Bearer not-a-token"},  # DRF answers 401
+        {"HTTP_ACCEPT": "text/html"},
+        {"HTTP_ACCEPT": "application/json; indent=2"},
+        {"QUERY_STRING": "format=api"},
+        {"QUERY_STRING": "sort=sideways"},  # a 400, rendered by DRF's handler
+    ],
+)
+def test_anything_but_a_plain_anonymous_json_get_goes_through_drf(crowd, api, extra, drf_dispatches):
+    api.get("/api/creators/", **extra)
+    assert drf_dispatches == ["/api/creators/"]
+
+
+def test_bad_input_is_still_a_400_with_its_code(crowd, api):
+    response = api.get("/api/creators/?sort=sideways")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_sort"
+
+
+def test_a_session_signed_in_viewer_gets_their_own_answer_on_the_api(crowd, client, alice):
+    # Given the shared anonymous answer lists Ben
+    assert [card["username"] for card in client.get("/api/creators/").json()["results"]] == ["ben", "ann"]
+
+    # When Alice, who blocked Ben, asks with her session cookie (no Accept, no token)
+    Block.objects.create(blocker=alice, blocked=crowd["ben"].user)
+    client.force_login(alice)
+
+    # Then her blocks apply
+    assert [card["username"] for card in client.get("/api/creators/").json()["results"]] == ["ann"]
+
+
+def test_anonymous_visitors_share_the_whole_page(crowd, client, django_assert_num_queries):
+    from django.test import Client
+    from django.test.signals import template_rendered
+
+    first = client.get("/explore/?category=gaming")
+    rendered = []
+    template_rendered.connect(lambda sender, template, **kw: rendered.append(template.name), weak=False, dispatch_uid="t")
+    try:
+        with django_assert_num_queries(0):
+            second = Client().get("/explore/?category=gaming")
+    finally:
+        template_rendered.disconnect(dispatch_uid="t")
+
+    assert second.status_code == 200
+    assert second.content == first.content
+    assert rendered == []  # served as ready bytes
+    assert "csrftoken" not in second.cookies  # nothing per visitor in it
+    assert second["Content-Type"] == first["Content-Type"] == "text/html; charset=utf-8"
+    assert "Cookie" in second["Vary"]
+
+
+def test_an_anonymous_visitor_with_a_flash_message_sees_it_and_nobody_else_does(crowd, client):
+    from django.contrib.messages import constants
+    from django.contrib.messages.storage.base import Message
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.test import Client, RequestFactory
+
+    # Given the shared anonymous page exists
+    assert "Ann Gamer" in Client().get("/explore/").content.decode()
+
+    # When a visitor arrives with a flash message (cookie storage, as after signing out)
+    storage = CookieStorage(RequestFactory().get("/"))
+    client.cookies["messages"] = storage._encode([Message(constants.INFO, "You have signed out.")])
+    page = client.get("/explore/").content.decode()
+
+    # Then they see it once, with the same listing
+    assert "You have signed out." in page and "Ann Gamer" in page
+    assert "You have signed out." not in client.get("/explore/").content.decode()
+    # and it never reaches the shared page
+    assert "You have signed out." not in Client().get("/explore/").content.decode()
