@@ -22,7 +22,16 @@ delivers over HTTP to two daphne processes on loopback (what production runs:
 one process per core), the deliveries split round-robin over the two; the
 latency is then measured by the sender (request written -> response read).
 Each round also sends `--concurrency` GETs of /healthz at once (a view with no
-I/O behind the same middleware): the floor that daphne and Django set.
+I/O behind the same middleware): the floor that daphne and Django set. One fan
+of each round has a socket's channel in her group: her wallet.updated push
+must arrive. Also printed: CPU per request of each party sharing the cores
+(daphne processes, PostgreSQL, Redis, the sender) from /proc, over each burst
+and 0.2 s after it. `--py-spy FILE` samples the first daphne process.
+
+    .venv/bin/python bench/payments.py --breakdown [--rounds 40]
+
+CPU (process_time) of sequential crediting deliveries in-process, whole and
+by stage (also part of --profile).
 
     .venv/bin/python bench/payments.py --profile [--rounds 20]
 
@@ -33,6 +42,7 @@ cProfile entries of the sequential deliveries.
 """
 
 import argparse
+import asyncio
 import hashlib
 import hmac
 import json
@@ -106,6 +116,66 @@ def deliver_all_http(payloads, secret, ports, path="/api/payments/stripe/webhook
     return results
 
 
+def cpu_ms(pids):
+    """CPU time (user + system) that these processes have used so far, in ms."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total * 1000 / tick
+
+
+def children_of(pid):
+    """The processes whose parent is `pid` (PostgreSQL's backends, checkpointer, WAL writer...)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+            continue
+    return found
+
+
+class CpuMeter:
+    """CPU per delivery of each party sharing the cores: the daphne processes,
+    PostgreSQL (postmaster and every child), Redis, and this process (the
+    sender's threads; in-process runs, also the whole Django stack)."""
+
+    def __init__(self, *, daphne_pids, pg, redis):
+        self.parties = {"daphne": lambda: daphne_pids}
+        postmaster = int(Path(pg.data, "postmaster.pid").read_text().split()[0])
+        self.parties["postgres"] = lambda: [postmaster, *children_of(postmaster)]
+        if redis is not None:
+            redis_pid = int(Path(redis.workdir, "redis.pid").read_text())
+            self.parties["redis"] = lambda: [redis_pid]
+        self.parties["sender" if daphne_pids else "bench process"] = lambda: [os.getpid()]
+        self.totals = {}
+
+    def measure(self, scenario, deliver):
+        """Run deliver() and add each party's CPU to the scenario; returns deliver()'s result."""
+        pids = {name: pids() for name, pids in self.parties.items()}
+        before = {name: cpu_ms(p) for name, p in pids.items()}
+        result = deliver()
+        time.sleep(0.2)  # work a server does after its responses (the socket pushes) counts too
+        # Backends that ended meanwhile take their CPU with them (none should: the pools stay open).
+        spent = {name: cpu_ms(p) - before[name] for name, p in pids.items()}
+        entry = self.totals.setdefault(scenario, {"n": 0, **{name: 0.0 for name in self.parties}})
+        entry["n"] += len(result)
+        for name, ms in spent.items():
+            entry[name] += ms
+        return result
+
+    def lines(self):
+        for scenario, entry in self.totals.items():
+            parts = ", ".join(f"{name} {entry[name] / entry['n']:.2f}" for name in self.parties)
+            yield f"CPU per request, {scenario}: {parts} ms (n={entry['n']}, clock tick {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms)"
+
+
 def start_daphnes(n):
     ports = [free_port() for _ in range(n)]
     daphne = str(Path(sys.executable).with_name("daphne"))
@@ -148,6 +218,55 @@ def deliver_one(client, payload, secret):
     response = client.post("/api/payments/stripe/webhook/", data=payload, content_type="application/json",
                            HTTP_STRIPE_SIGNATURE=sign(payload, secret))
     return (time.perf_counter() - start) * 1000, response
+
+
+def cpu_breakdown(client, paid_events, secret, n):
+    """CPU (time.process_time: every thread of this process, so the push's
+    event loop too; waiting on PostgreSQL or Redis excluded) of sequential
+    crediting deliveries, whole and by stage, measured by wrapping each stage."""
+    import stripe
+
+    from digis.realtime import events as realtime
+    from ledger import services as ledger
+    from payments import services
+
+    stages = {}
+
+    def wrap(owner, name, label):
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            started = time.process_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                stages.setdefault(label, []).append((time.process_time() - started) * 1000)
+
+        setattr(owner, name, timed)
+        return lambda: setattr(owner, name, original)
+
+    undo = [
+        wrap(stripe.WebhookSignature, "verify_header", "signature check"),
+        wrap(services, "receive_event", "receive_event"),
+        wrap(services, "_purchase_for_intent", "  purchase lookup"),
+        wrap(ledger, "credit_purchase", "  ledger.credit_purchase"),
+        wrap(services, "_mark_done", "  event marked done"),
+        wrap(realtime, "_group_send_now", "  wallet.updated push (after commit)"),
+    ]
+    totals = []
+    try:
+        for _, payload in paid_events(n, "cpu"):
+            started = time.process_time()
+            _, response = deliver_one(client, payload, secret)
+            totals.append((time.process_time() - started) * 1000)
+            assert response.status_code == 200
+    finally:
+        for restore in undo:
+            restore()
+    print(f"CPU per crediting delivery, in-process, sequential (process_time, n={n}): "
+          f"request through Django's test client p50={percentile(totals, 50):.2f} ms")
+    for label, values in stages.items():
+        print(f"  {label}: p50={percentile(values, 50):.2f} ms (n={len(values)})")
 
 
 def profile(paid_events, secret, n):
@@ -195,6 +314,8 @@ def profile(paid_events, secret, n):
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
     print(out.getvalue())
+
+    cpu_breakdown(client, paid_events, secret, n)
 
     from django.db import connections
 
@@ -257,9 +378,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--server", action="store_true", help="deliver over HTTP to 2 daphne processes")
     parser.add_argument("--profile", action="store_true", help="sequential deliveries under cProfile + query counts")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="only the CPU of `--rounds` sequential crediting deliveries, whole and by stage (part of --profile)")
     parser.add_argument("--no-redis", action="store_true",
                         help="no REDIS_URL: in-memory channel layer and cache (the embedded default; production uses Redis)")
     parser.add_argument("--verbose", action="store_true", help="print every round's latencies (ms/status), sorted")
+    parser.add_argument("--py-spy", metavar="FILE", help="with --server: sample the first daphne process with py-spy "
+                        "(installed separately, not a requirement) over the measured rounds; FILE gets py-spy's raw "
+                        "(collapsed stacks) output, idle threads left out")
     parser.add_argument("--settings", default="digis.settings",
                         help="Django settings module (for experiments: a module that imports digis.settings and changes one thing)")
     args = parser.parse_args()
@@ -308,7 +434,7 @@ def main():
         def paid_events(n, tag):
             events = []
             for i in range(n):
-                user = make_user(f"bench{tag}x{i}")
+                user = make_user(f"bench{tag}x{i}", password=None)  # unusable password: no Argon2 hash to pay for
                 open_wallet(user=user)  # as accounts.services.register_user does for every real user
                 purchase = services.start_purchase(user=user, package_id=package.pk)
                 services.confirm_purchase(user=user, purchase_id=purchase.pk, payment_method="pm_card_visa")
@@ -319,6 +445,28 @@ def main():
                 events.append((user, json.dumps(event).encode()))
             return events
 
+        def listen_to(user):
+            """Join a channel to the user's socket group; returns a wait for the next message on it."""
+            from asgiref.sync import async_to_sync
+            from channels.layers import get_channel_layer
+
+            layer = get_channel_layer()
+            channel = async_to_sync(layer.new_channel)()
+            async_to_sync(layer.group_add)(f"user.{user.pk}", channel)
+
+            async def receive():
+                return await asyncio.wait_for(layer.receive(channel), 10)
+
+            return async_to_sync(receive)
+
+        if args.breakdown:
+            from django.test import Client
+
+            client = Client()
+            for _, payload in paid_events(3, "bwarm"):
+                deliver_one(client, payload, secret)
+            cpu_breakdown(client, paid_events, secret, args.rounds)
+            return
         if args.profile:
             profile(paid_events, secret, args.rounds)
             return
@@ -333,28 +481,43 @@ def main():
         # Warm-up (not measured): opens the pool's connections, loads code paths.
         deliver([payload for _, payload in paid_events(args.concurrency, "warm")], secret)
 
+        meter = CpuMeter(daphne_pids=[proc.pid for proc in daphnes], pg=pg, redis=redis)
+        if args.py_spy and daphnes:
+            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(daphnes[0].pid),
+                                    "--rate", "1000", "--format", "raw", "--output", args.py_spy],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)  # let it attach
         distinct, duplicate, floor = [], [], []
         for round_no in range(args.rounds):
             if args.server:
                 # The floor on the same processes: /healthz (no I/O) through the same middleware.
-                results = deliver_all_http([None] * args.concurrency, secret, ports, path="/healthz")
+                results = meter.measure("floor /healthz", lambda: deliver_all_http(
+                    [None] * args.concurrency, secret, ports, path="/healthz"))
                 assert all(status == 200 for _, status in results), results
                 floor += [ms for ms, _ in results]
 
             events = paid_events(args.concurrency, f"d{round_no}")
-            results = deliver([payload for _, payload in events], secret)
+            # One fan of the round has a socket open: her wallet.updated push must arrive.
+            listener = listen_to(events[0][0]) if redis else None
+            results = meter.measure("distinct", lambda: deliver([payload for _, payload in events], secret))
             assert all(status == 200 for _, status in results), results
             assert all(balance_of(user=user) == package.total_tokens for user, _ in events)
+            if listener:
+                assert listener()["event"] == {"type": "wallet.updated", "balance": package.total_tokens}
             distinct += [ms for ms, _ in results]
             if args.verbose:
                 print(f"round {round_no} distinct:", " ".join(f"{ms:.0f}" for ms, _ in sorted(results)))
 
             (user, payload), = paid_events(1, f"s{round_no}")
-            results = deliver([payload] * args.concurrency, secret)
+            results = meter.measure("duplicates", lambda: deliver([payload] * args.concurrency, secret))
             assert balance_of(user=user) == package.total_tokens, "credited more than once"
             duplicate += [ms for ms, _ in results]
             if args.verbose:
                 print(f"round {round_no} duplicate:", " ".join(f"{ms:.0f}/{status}" for ms, status in sorted(results)))
+
+        if args.py_spy and daphnes:
+            spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+            spy.wait(timeout=60)
 
         def line(name, values):
             return (f"{name}: n={len(values)} p50={percentile(values, 50):.1f} ms "
@@ -367,6 +530,8 @@ def main():
         print(line(f"one event delivered {args.concurrency} times at once (credited once)", duplicate))
         if floor:
             print(line(f"floor: GET /healthz (no I/O, same middleware) {args.concurrency} at once", floor))
+        for text in meter.lines():
+            print(text)
     finally:
         for proc in daphnes:
             proc.terminate()
