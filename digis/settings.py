@@ -84,7 +84,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "digis.middleware.CSPMiddleware",  # django-csp's, building the site-wide policy once
     "digis.middleware.PermissionsPolicyMiddleware",
 ]
 
