@@ -92,6 +92,7 @@ def _worker_process(scenario, id_groups, seconds, db_env, barrier, results):
     stop = threading.Event()
     ready = threading.Barrier(len(id_groups) + 1)
     counts = [0] * len(id_groups)
+    run_id = os.urandom(4).hex()  # fresh keys on every run: a replay costs far less than a write
     errors = []
 
     def run(index, ids):
@@ -101,7 +102,7 @@ def _worker_process(scenario, id_groups, seconds, db_env, barrier, results):
             ready.wait()
             while not stop.is_set():
                 n += 1
-                key = f"bench:{scenario}:{ids[0]}:{n}"
+                key = f"bench:{scenario}:{run_id}:{ids[0]}:{n}"
                 if scenario == "transfer":
                     a, b = users
                     src, dst = (a, b) if n % 2 else (b, a)

@@ -125,6 +125,13 @@ if DB_IS_POSTGRES:
             "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
             "timeout": env.int("DB_POOL_TIMEOUT_S", default=10),
         }
+    # Django's cursors bind parameters on the client and are never prepared,
+    # whatever this says. The one statement sent through a server-binding
+    # cursor, the ledger's hot call (ledger.services._call_ledger_post), is
+    # prepared at first use on each connection. (Django leaves this unset for
+    # PgBouncer in transaction mode, which needs >= 1.21 with
+    # max_prepared_statements for it: docs/operations.md.)
+    _options["prepare_threshold"] = 0
     _statement_timeout_ms = env.int("DB_STATEMENT_TIMEOUT_MS", default=10_000)
     _options["options"] = f"-c statement_timeout={_statement_timeout_ms}"
     _db.setdefault("TEST", {})["NAME"] = env("TEST_DATABASE_NAME", default="test_digis")
