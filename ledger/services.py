@@ -98,7 +98,7 @@ def fee_shard_for(idempotency_key: str) -> int:
     """Which shard of a hot system account (platform fee, Stripe clearing) a
     transaction touches: a stable hash of its key, so concurrent charges and
     purchases update different rows instead of queueing on one."""
-    shards = max(1, int(getattr(settings, "LEDGER_FEE_SHARDS", 16)))
+    shards = max(1, int(getattr(settings, "LEDGER_FEE_SHARDS", 64)))
     return zlib.crc32(idempotency_key.encode()) % shards
 
 
