@@ -332,6 +332,21 @@ def write_results(args, table, rows, load_before, load_after):
             continue
         verdicts.append(f"{name}: p95 {p95:.0f} ms {'met' if p95 < 50 else 'NOT met'}, "
                         f"{ratio:.0%} of minimal {'met' if ratio >= 0.40 else 'NOT met'}{'' if not errors else f', {errors} errors'}")
+    # What p95 < 50 ms would take, from this run's own figures: the minimal
+    # view's tail (p95 over the closed loop's mean latency) and the slowest
+    # Explore row's CPU per request.
+    minimal_row = next(row for row in rows if row[0].endswith("minimal"))
+    tail = minimal_row[4] / (args.clients / minimal_row[2] * 1000)
+    needed_rps = args.clients * tail / 0.050
+    worst = min((row for row in rows if not row[0].endswith("minimal")), key=lambda row: row[2])
+    cpu_needed = worst[10] * worst[2] / needed_rps
+    reach = (
+        f"What p95 < 50 ms takes, from this run: the minimal view's p95 is {tail:.1f}x its Little's-law mean, so at "
+        f"{args.clients} clients p95 < 50 ms needs about {needed_rps:.0f} req/s; the slowest Explore row "
+        f"({worst[0]}) serves {worst[2]:.0f} req/s at {worst[10]:.2f} ms of daphne CPU per request, so it would need "
+        f"about {cpu_needed:.2f} ms ({worst[10] - cpu_needed:.2f} ms less; the minimal view takes {minimal_row[10]:.2f}), "
+        "or more cores (req/s scales with cores for every row alike).\n\n"
+    )
     body = (
         f"{SECTION}\n\n"
         f"`flock /tmp/digis-bench.lock .venv/bin/python bench/explore.py --creators {args.creators} --clients {args.clients} "
@@ -344,6 +359,7 @@ def write_results(args, table, rows, load_before, load_after):
         f"{table}\n\n"
         f"Targets (p95 < 50 ms at {args.clients} clients, >= 40% of the minimal view's req/s): "
         + "; ".join(verdicts) + ".\n\n"
+        + reach +
         "Reading it: the clients run a closed loop, so by Little's law the mean latency is clients / req/s; "
         "with the tail this stack shows on a quiet machine (p95 about 1.6-2x p50: ~16 requests per daphne "
         "process share its core), a p95 under 50 ms at 32 clients needs roughly 1,000 req/s. The daphne CPU "
@@ -376,7 +392,11 @@ def write_results(args, table, rows, load_before, load_after):
         "itself; Django's RedisCacheClient also builds a new redis.Redis client (and its ~170-entry callback "
         "table) for every cache operation, and reusing one per pool took the API hit from 0.70 to 0.63 ms "
         "(digis/cache.py, not changed here); django-csp builds both policy headers on every response "
-        "(~0.05-0.08 ms on every view). For comparison, session 2's final run (2026-11-22 07:40, before these "
+        "(~0.05-0.08 ms on every view; now built once per process, digis/middleware.py). What remains "
+        "between an Explore hit and the minimal view is mostly the Redis round trip: ~0.4 ms in-process, about "
+        "twice that in daphne under load, where the request thread gives up the GIL for the socket read and "
+        "waits to get it back; and each request still makes three hops to its thread (request_started, the "
+        "chain, response.close). For comparison, session 2's final run (2026-11-22 07:40, before these "
         "changes, load falling from 14): minimal 1234 req/s p95 115 ms, API 623 req/s p95 173 ms, page 536 "
         "req/s p95 160 ms.\n\n"
     )
