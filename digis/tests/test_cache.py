@@ -25,3 +25,20 @@ def test_backend_instances_share_one_connection_pool(redis_only):
     assert second.get("shared-pool-probe") == 1
     assert first._cache._get_connection_pool(False) is second._cache._get_connection_pool(False)
     assert first._cache._get_connection_pool(True) is second._cache._get_connection_pool(True)
+
+
+def test_backend_instances_share_one_client_across_threads(redis_only):
+    # Given backend instances in several threads, as concurrent requests have them
+    from concurrent.futures import ThreadPoolExecutor
+
+    def round_trip(n):
+        cache = caches.create_connection("default")
+        cache.set(f"shared-client-probe-{n}", n, 5)
+        return cache.get(f"shared-client-probe-{n}"), cache._cache.get_client(write=True)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(round_trip, range(32)))
+
+    # Then every thread read its own value back through one shared client
+    assert [value for value, _ in results] == list(range(32))
+    assert len({id(client) for _, client in results}) == 1
