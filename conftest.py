@@ -10,6 +10,7 @@ from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import make_creator, make_user
+from creators.services import LOCAL_ANONYMOUS_RESPONSES
 
 
 @pytest.fixture(autouse=True)
@@ -17,6 +18,7 @@ def _clean_cache():
     # Rate-limit counters and presence live in the cache (Redis under
     # `make test`); every test starts from nothing.
     cache.clear()
+    LOCAL_ANONYMOUS_RESPONSES.clear()  # this process's copies of shared Explore responses
     yield
 
 

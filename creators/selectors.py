@@ -14,9 +14,11 @@ import functools
 import hashlib
 import importlib
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -27,7 +29,7 @@ from django.utils import timezone
 from creators.exceptions import CreatorNotFound, InvalidCursor, InvalidSort, UnknownCategory
 from creators.models import Category, CreatorProfile, Follow
 from creators.search import MAX_QUERY_LENGTH, apply_search
-from creators.services import CARD_CACHE_KEY, EXPLORE_GENERATION_KEY
+from creators.services import CARD_CACHE_KEY, EXPLORE_GENERATION_KEY, LOCAL_ANONYMOUS_RESPONSES
 from digis.errors import InvalidInput
 from digis.params import parse_int
 
@@ -487,6 +489,59 @@ def section(kind: str, *, viewer=None, limit: int = 8) -> list[dict]:
 # once (p95 1.4 s at 32 clients on three searches).
 ANONYMOUS_STALE_GRACE_S = 30
 ANONYMOUS_REBUILD_LOCK_S = 10
+LOCAL_ANONYMOUS_MAX_ENTRIES = 256  # distinct URLs (searches) a process keeps at once
+_monotonic = time.monotonic  # tests move it
+_building: dict[str, Future] = {}
+_building_lock = threading.Lock()
+
+
+def _wait_for(build: Future):
+    return build.result(timeout=ANONYMOUS_REBUILD_LOCK_S)
+
+
+def _build_once(key: str, build_and_store):
+    """Concurrent misses of one key in this process share one build.
+
+    A missing entry, or one from before a card change, has nothing to serve
+    while it is rebuilt, so every request that misses it builds; under load
+    that was 16 requests per process running the same search at once, all of
+    them slow (bench/explore.py, a search URL's first round). The first
+    builds; the others wait for its result. If it fails or takes longer than
+    the rebuild lock, each builds for itself, as before.
+    """
+    with _building_lock:
+        pending = _building.get(key)
+        if pending is None:
+            mine = _building[key] = Future()
+    if pending is not None:
+        try:
+            return _wait_for(pending)
+        except Exception:
+            return build_and_store()
+    try:
+        value = build_and_store()
+        mine.set_result(value)
+        return value
+    except BaseException as exc:
+        mine.set_exception(exc)
+        raise
+    finally:
+        with _building_lock:
+            _building.pop(key, None)
+
+
+def _remember_locally(key: str, value, *, fresh_for: float, epoch: int) -> None:
+    hold = min(getattr(settings, "CREATORS_ANONYMOUS_LOCAL_S", 1.0), fresh_for)
+    if hold <= 0 or LOCAL_ANONYMOUS_RESPONSES.epoch != epoch:  # a change here since we read: keep nothing
+        return
+    now = _monotonic()
+    if len(LOCAL_ANONYMOUS_RESPONSES) >= LOCAL_ANONYMOUS_MAX_ENTRIES:
+        for old_key, (expires, _) in list(LOCAL_ANONYMOUS_RESPONSES.items()):
+            if expires <= now:
+                LOCAL_ANONYMOUS_RESPONSES.pop(old_key, None)
+        if len(LOCAL_ANONYMOUS_RESPONSES) >= LOCAL_ANONYMOUS_MAX_ENTRIES:
+            LOCAL_ANONYMOUS_RESPONSES.clear()
+    LOCAL_ANONYMOUS_RESPONSES[key] = (now + hold, value)
 
 
 def anonymous_explore_cached(parts: tuple, build):
@@ -508,11 +563,22 @@ def anonymous_explore_cached(parts: tuple, build):
     plus the time one rebuild takes (while one request rebuilds an entry that is
     only old, the others serve it). Only for anonymous viewers: a signed-in
     viewer's blocks must apply, so callers never come here for them.
+
+    Each web process also keeps what it served for CREATORS_ANONYMOUS_LOCAL_S
+    (1 s; never past the shared entry's own age limit) and answers from that
+    copy without asking Redis: the Redis round trip was about a third of an
+    anonymous Explore hit's CPU in daphne (bench/RESULTS.md). A card change
+    drops the copies of the process that made it at once (and the shared entry
+    everywhere); every other process serves its copy for at most that long.
     """
     ttl = getattr(settings, "CREATORS_ANONYMOUS_CACHE_S", 3)
     if ttl <= 0:
         return build()
     key = ANONYMOUS_RESPONSE_KEY.format(hashlib.sha256(repr(parts).encode()).hexdigest())
+    held = LOCAL_ANONYMOUS_RESPONSES.get(key)
+    if held is not None and _monotonic() < held[0]:
+        return held[1]
+    epoch = LOCAL_ANONYMOUS_RESPONSES.epoch
     started = time.time()
     found = cache.get_many([key, EXPLORE_GENERATION_KEY])
     generation = found.get(EXPLORE_GENERATION_KEY)
@@ -521,17 +587,23 @@ def anonymous_explore_cached(parts: tuple, build):
     if entry is not None and entry[0] == generation:
         built_at, value = entry[1], entry[2]
         if started - built_at < ttl:
+            _remember_locally(key, value, fresh_for=ttl - (started - built_at), epoch=epoch)
             return value
         lock = key + ":rebuild"
         if not cache.add(lock, 1, ANONYMOUS_REBUILD_LOCK_S):
             return value  # someone else is rebuilding it
-    try:
+
+    def build_and_store():
         value = build()
         cache.set(key, (generation, started, value), ttl + ANONYMOUS_STALE_GRACE_S)
+        _remember_locally(key, value, fresh_for=ttl, epoch=epoch)
+        return value
+
+    try:
+        return _build_once(key, build_and_store)
     finally:
         if lock is not None:
             cache.delete(lock)
-    return value
 
 
 def featured(*, viewer=None, limit: int = 12) -> list[dict]:

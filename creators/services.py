@@ -36,6 +36,23 @@ EDITABLE_FIELDS = TOKEN_FIELDS | set(TEXT_LIMITS) | {
 }
 
 
+class LocalResponses(dict):
+    """This process's copies of shared anonymous Explore responses, held
+    CREATORS_ANONYMOUS_LOCAL_S (selectors.anonymous_explore_cached): key ->
+    (monotonic expiry, value). A change here drops them at once and moves the
+    epoch, so a response built before the change is not kept; other web
+    processes serve theirs until they expire."""
+
+    epoch = 0
+
+    def drop_all(self) -> None:
+        self.epoch += 1
+        self.clear()
+
+
+LOCAL_ANONYMOUS_RESPONSES = LocalResponses()
+
+
 def invalidate_creator_cache(*, user_id) -> None:
     """Forget the cached card/profile of this creator, and every anonymous Explore
     response that may show it, now and again after commit.
@@ -48,6 +65,7 @@ def invalidate_creator_cache(*, user_id) -> None:
     def forget():
         cache.delete(key)
         cache.set(EXPLORE_GENERATION_KEY, uuid.uuid4().hex, None)
+        LOCAL_ANONYMOUS_RESPONSES.drop_all()
 
     forget()
     transaction.on_commit(forget)

@@ -490,6 +490,10 @@ CREATORS_PAGE_CACHE_S = env.int("CREATORS_PAGE_CACHE_S", default=5)
 # Anonymous viewers share a built Explore response (API data, page content)
 # this long; any card change rebuilds it, availability is up to this old.
 CREATORS_ANONYMOUS_CACHE_S = env.int("CREATORS_ANONYMOUS_CACHE_S", default=3)
+# How long each web process answers anonymous Explore from its own copy of the
+# shared response, without Redis; another process's card change shows after
+# at most this long (creators.selectors.anonymous_explore_cached).
+CREATORS_ANONYMOUS_LOCAL_S = env.float("CREATORS_ANONYMOUS_LOCAL_S", default=1.0)
 # The sweep runs off the request path; its answer lives CREATORS_ONLINE_CACHE_S.
 CELERY_BEAT_SCHEDULE["creators-online-sweep"] = {"task": "creators.tasks.sweep_online_creators", "schedule": 5.0}
 # bench/explore.py serves a minimal baseline view next to the site.

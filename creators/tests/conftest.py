@@ -12,9 +12,11 @@ def bob_profile(bob):
 def _no_shared_explore_pages(settings):
     # Tests change data between requests and expect to see it at once; the
     # few-second page and anonymous caches have their own tests (test_explore_page_cache_*,
-    # test_anonymous_explore_*).
+    # test_anonymous_explore_*; each process's own copy of the anonymous answer:
+    # test_a_process_answers_from_its_own_copy_*).
     settings.CREATORS_PAGE_CACHE_S = 0
     settings.CREATORS_ANONYMOUS_CACHE_S = 0
+    settings.CREATORS_ANONYMOUS_LOCAL_S = 0
 
 
 @pytest.fixture(autouse=True)

@@ -295,3 +295,117 @@ def test_an_anonymous_visitor_with_a_flash_message_sees_it_and_nobody_else_does(
     assert "You have signed out." not in client.get("/explore/").content.decode()
     # and it never reaches the shared page
     assert "You have signed out." not in Client().get("/explore/").content.decode()
+
+
+# --- each web process's own copy (CREATORS_ANONYMOUS_LOCAL_S) ----------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(selectors, "_monotonic", lambda: now[0])
+    return now
+
+
+def test_a_process_answers_from_its_own_copy_within_the_window(crowd, api, settings, clock):
+    from django.core.cache import cache
+
+    settings.CREATORS_ANONYMOUS_LOCAL_S = 1.0
+    first = api.get("/api/creators/")
+    # Given another web process changes Ann's card (its row, her card entry and
+    # the generation in Redis; this process's copies are not its to drop)
+    ann = crowd["ann"]
+    type(ann).objects.filter(pk=ann.pk).update(display_name="Ann Renamed")
+    cache.delete(services.CARD_CACHE_KEY.format(ann.pk))
+    cache.set(services.EXPLORE_GENERATION_KEY, "changed-elsewhere", None)
+
+    # Within the window this process still answers from its own copy
+    clock[0] += 0.9
+    assert api.get("/api/creators/").content == first.content
+
+    # After it, the generation is checked again and the answer is rebuilt
+    clock[0] += 0.2
+    assert "Ann Renamed" in api.get("/api/creators/").content.decode()
+
+
+def test_a_change_in_this_process_drops_its_copies_at_once(crowd, api, settings, clock):
+    settings.CREATORS_ANONYMOUS_LOCAL_S = 1.0
+    api.get("/api/creators/")
+    assert services.LOCAL_ANONYMOUS_RESPONSES
+
+    services.update_creator_profile(user=crowd["ann"].user, display_name="Ann Now")
+
+    assert not services.LOCAL_ANONYMOUS_RESPONSES
+    assert "Ann Now" in api.get("/api/creators/").content.decode()
+
+
+def test_a_copy_never_outlives_the_shared_entry(crowd, api, settings, clock):
+    settings.CREATORS_ANONYMOUS_CACHE_S = 30
+    settings.CREATORS_ANONYMOUS_LOCAL_S = 60  # misconfigured longer than the shared entry
+    api.get("/api/creators/")
+    (expires, _), = services.LOCAL_ANONYMOUS_RESPONSES.values()
+    assert expires - clock[0] <= 30
+
+
+def test_the_number_of_copies_is_bounded(crowd, api, settings, clock):
+    settings.CREATORS_ANONYMOUS_LOCAL_S = 1.0
+    for n in range(selectors.LOCAL_ANONYMOUS_MAX_ENTRIES + 10):
+        selectors.anonymous_explore_cached(("probe", n), lambda n=n: n)
+    assert len(services.LOCAL_ANONYMOUS_RESPONSES) <= selectors.LOCAL_ANONYMOUS_MAX_ENTRIES
+
+
+def test_zero_turns_the_local_copies_off(crowd, api, settings, clock):
+    settings.CREATORS_ANONYMOUS_LOCAL_S = 0
+    api.get("/api/creators/")
+    assert not services.LOCAL_ANONYMOUS_RESPONSES
+
+
+def test_concurrent_misses_in_one_process_share_one_build(crowd, monkeypatch):
+    import threading
+
+    # Given a first request is building a missing entry
+    go, first_started, second_waiting = threading.Event(), threading.Event(), threading.Event()
+    builds = []
+
+    def slow_build():
+        builds.append("first")
+        first_started.set()
+        go.wait(10)
+        return "built once"
+
+    original_wait = selectors._wait_for
+
+    def wait_and_tell(pending):
+        second_waiting.set()
+        return original_wait(pending)
+
+    monkeypatch.setattr(selectors, "_wait_for", wait_and_tell)
+    results = {}
+    first = threading.Thread(target=lambda: results.update(first=selectors.anonymous_explore_cached(("herd",), slow_build)))
+    first.start()
+    assert first_started.wait(10)
+
+    # When a second request misses the same entry meanwhile
+    second = threading.Thread(
+        target=lambda: results.update(second=selectors.anonymous_explore_cached(("herd",), lambda: builds.append("second")))
+    )
+    second.start()
+    assert second_waiting.wait(10)
+    go.set()
+    first.join(10)
+    second.join(10)
+
+    # Then it waited for the first build instead of building again
+    assert builds == ["first"]
+    assert results == {"first": "built once", "second": "built once"}
+    assert not selectors._building
+
+
+def test_a_failed_build_is_not_shared(crowd):
+    def broken():
+        raise RuntimeError("database went away")
+
+    with pytest.raises(RuntimeError):
+        selectors.anonymous_explore_cached(("broken",), broken)
+    assert not selectors._building
+    assert selectors.anonymous_explore_cached(("broken",), lambda: "works again") == "works again"
