@@ -10,10 +10,8 @@ the purchase's lock, commit, then execute through the ledger; our bookkeeping
 around those calls is short, atomic, and advances by compare-and-swap.
 """
 
-import asyncio
 import json
 import logging
-import os
 import uuid
 
 from django.conf import settings
@@ -21,9 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from channels.layers import get_channel_layer
-
-from digis.realtime.events import send_event_on_commit, user_group_name
+from digis.realtime.events import send_event_on_commit
 from payments import gateway
 from payments.exceptions import (
     AccountCannotPurchase,
@@ -478,63 +474,16 @@ def _push_balance(user, *, balance: int | None = None) -> None:
     """Push the user's new balance to their sockets after commit (never before:
     a rolled back credit is never announced).
 
-    Under ASGI (daphne) the push is started on the server's event loop and the
-    request does not wait for it: the response, i.e. "tokens credited", does
-    not depend on it, and waiting cost every crediting delivery a hop to the
-    loop and back plus two Redis round trips (bench/RESULTS.md, payments).
-    Elsewhere (the test client, Celery, a shell) it is sent before returning,
-    as ``send_event_on_commit`` does. A push is best effort either way: a
-    failure is logged, and the page reads the balance when it loads.
+    Detached (digis.realtime.events): under daphne the request does not wait
+    for it, since the response, i.e. "tokens credited", does not depend on
+    it. A push is best effort either way: a failure is logged, and the page
+    reads the balance when it loads.
     """
     from ledger.services import balance_of
 
     if balance is None:
         balance = balance_of(user=user)
-    event = {"type": "wallet.updated", "balance": balance}
-    loop = _request_event_loop()
-    if loop is None:
-        send_event_on_commit([user.pk], event)
-        return
-    message = {"type": "realtime.event", "event": event}
-    group = user_group_name(user.pk)
-
-    def start_on_the_loop():
-        try:
-            loop.call_soon_threadsafe(_start_push, group, message)
-        except RuntimeError:  # the loop closed meanwhile (server shutting down): send it from here
-            send_event_on_commit([user.pk], event)
-
-    transaction.on_commit(start_on_the_loop)
-
-
-# Pushes started on the event loop and not finished yet: asyncio keeps only a
-# weak reference to a task, which could otherwise be collected mid-flight.
-_pushes_in_flight: set = set()
-
-
-def _request_event_loop():
-    """The event loop serving this request when this runs in an ASGI request's
-    thread (asgiref records it there for ``async_to_sync``); None elsewhere."""
-    from asgiref.sync import SyncToAsync
-
-    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
-    if loop is None or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid() or loop.is_closed():
-        return None
-    return loop
-
-
-def _start_push(group: str, message: dict) -> None:
-    """On the event loop: start the group send and keep it referenced until done."""
-    task = asyncio.ensure_future(_push(group, message))
-    _pushes_in_flight.add(task)
-    task.add_done_callback(_pushes_in_flight.discard)
-
-
-async def _push(group: str, message: dict) -> None:
-    try:
-        await get_channel_layer().group_send(group, message)
-    except Exception:  # a dropped push must never fail anything
-        logger.exception("realtime push failed", extra={"group": group, "event_type": message["event"]["type"]})
+    send_event_on_commit([user.pk], {"type": "wallet.updated", "balance": balance}, detached=True)
 
 
 def _on_payment_intent_failed(intent: dict) -> str:

@@ -5,7 +5,9 @@ announce a change that then rolls back (a "payment credited" for a rolled
 back credit). Zulip's send_event_on_commit is the model.
 """
 
+import asyncio
 import logging
+import os
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -29,16 +31,67 @@ def _group_send_now(user_ids: list[str], message: dict) -> None:
             logger.exception("realtime push failed", extra={"user_id": user_id, "event_type": message.get("event", {}).get("type")})
 
 
-def send_event_on_commit(user_ids: Iterable, event: dict, *, using: str | None = None) -> None:
+def send_event_on_commit(user_ids: Iterable, event: dict, *, using: str | None = None, detached: bool = False) -> None:
     """Deliver ``event`` (a dict with a "type") to each user's sockets after commit.
 
     Outside a transaction it is sent at once; on rollback it is never sent.
+
+    ``detached=True``: in an ASGI request's thread (daphne), the send is
+    started on the server's event loop after commit and the request does not
+    wait for it: for a response that must not depend on the push (the Stripe
+    webhook: waiting cost each crediting delivery a hop to the loop and back
+    plus the Redis round trips, bench/RESULTS.md, payments). Detached sends
+    are not ordered with the request's other sends. Elsewhere (the test client,
+    Celery, a shell) it is sent before returning, as without it.
     """
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise ValueError("an event is a dict with a string 'type'")
     ids = [str(user_id) for user_id in user_ids]
     message = {"type": "realtime.event", "event": event}
-    transaction.on_commit(lambda: _group_send_now(ids, message), using=using)
+    loop = _request_event_loop() if detached else None
+    if loop is None:
+        transaction.on_commit(lambda: _group_send_now(ids, message), using=using)
+        return
+
+    def start_on_the_loop():
+        try:
+            loop.call_soon_threadsafe(_start_detached, ids, message)
+        except RuntimeError:  # the loop closed meanwhile (server shutting down): send it from here
+            _group_send_now(ids, message)
+
+    transaction.on_commit(start_on_the_loop, using=using)
+
+
+# Detached sends started on the event loop and not finished yet: asyncio keeps
+# only a weak reference to a task, which could otherwise be collected mid-flight.
+_detached_in_flight: set = set()
+
+
+def _request_event_loop():
+    """The event loop serving this request when this runs in an ASGI request's
+    thread (asgiref records it there for ``async_to_sync``); None elsewhere."""
+    from asgiref.sync import SyncToAsync
+
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is None or getattr(SyncToAsync.threadlocal, "main_event_loop_pid", None) != os.getpid() or loop.is_closed():
+        return None
+    return loop
+
+
+def _start_detached(user_ids: list[str], message: dict) -> None:
+    """On the event loop: start the group sends and keep them referenced until done."""
+    task = asyncio.ensure_future(_send_detached(user_ids, message))
+    _detached_in_flight.add(task)
+    task.add_done_callback(_detached_in_flight.discard)
+
+
+async def _send_detached(user_ids: list[str], message: dict) -> None:
+    layer = get_channel_layer()
+    for user_id in user_ids:
+        try:
+            await layer.group_send(user_group_name(user_id), message)
+        except Exception:  # a dropped push must never fail anything
+            logger.exception("realtime push failed", extra={"user_id": user_id, "event_type": message["event"]["type"]})
 
 
 def close_sockets_on_commit(user_ids: Iterable, *, reason: str, using: str | None = None) -> None:

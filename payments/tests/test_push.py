@@ -13,6 +13,7 @@ from channels.testing import HttpCommunicator
 from django.core.handlers.asgi import ASGIHandler
 from django.db import connections
 
+from digis.realtime import events
 from ledger import services as ledger
 from payments import services
 from payments.tests.conftest import WEBHOOK_PATH, buy, sign, succeeded_event
@@ -67,13 +68,13 @@ async def test_the_balance_is_pushed_through_the_channel_layer_after_the_respons
     # then the response (tokens credited and committed) did not wait for the push
     assert response["status"] == 200 and json.loads(response["body"])["outcome"] == "processed"
     assert await sync_to_async(ledger.balance_of)(user=alice) == 100
-    assert len(services._pushes_in_flight) == 1
+    assert len(events._detached_in_flight) == 1
     # and the push still reaches her socket
     layer_may_go.set()
     message = await asyncio.wait_for(layer.receive(channel), 5)
     assert message["event"] == {"type": "wallet.updated", "balance": 100}
     await asyncio.sleep(0)
-    assert not services._pushes_in_flight
+    assert not events._detached_in_flight
 
 
 @pytest.mark.slow
