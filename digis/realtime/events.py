@@ -21,14 +21,21 @@ def user_group_name(user_id) -> str:
     return f"user.{user_id}"
 
 
-def _group_send_now(user_ids: list[str], message: dict) -> None:
+async def _group_send(user_ids: list[str], message: dict) -> None:
+    """Send to each user's group; a dropped push must never fail anything."""
     layer = get_channel_layer()
-    send = async_to_sync(layer.group_send)
     for user_id in user_ids:
         try:
-            send(user_group_name(user_id), message)
-        except Exception:  # a dropped push must never fail the business operation
+            await layer.group_send(user_group_name(user_id), message)
+        except Exception:
             logger.exception("realtime push failed", extra={"user_id": user_id, "event_type": message.get("event", {}).get("type")})
+
+
+def _group_send_now(user_ids: list[str], message: dict) -> None:
+    try:
+        async_to_sync(_group_send)(user_ids, message)
+    except Exception:  # e.g. called on an event loop's own thread: still never fails the operation
+        logger.exception("realtime push failed", extra={"user_ids": user_ids, "event_type": message.get("event", {}).get("type")})
 
 
 def send_event_on_commit(user_ids: Iterable, event: dict, *, using: str | None = None, detached: bool = False) -> None:
@@ -80,18 +87,9 @@ def _request_event_loop():
 
 def _start_detached(user_ids: list[str], message: dict) -> None:
     """On the event loop: start the group sends and keep them referenced until done."""
-    task = asyncio.ensure_future(_send_detached(user_ids, message))
+    task = asyncio.ensure_future(_group_send(user_ids, message))
     _detached_in_flight.add(task)
     task.add_done_callback(_detached_in_flight.discard)
-
-
-async def _send_detached(user_ids: list[str], message: dict) -> None:
-    layer = get_channel_layer()
-    for user_id in user_ids:
-        try:
-            await layer.group_send(user_group_name(user_id), message)
-        except Exception:  # a dropped push must never fail anything
-            logger.exception("realtime push failed", extra={"user_id": user_id, "event_type": message["event"]["type"]})
 
 
 def close_sockets_on_commit(user_ids: Iterable, *, reason: str, using: str | None = None) -> None:
