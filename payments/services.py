@@ -279,14 +279,8 @@ def _mark_done(event_id: int, *, handled: bool, outcome) -> None:
         )
 
 
-def _only_row(queryset):
-    """The one row of a lookup by a unique column, or None: ``.first()`` would
-    add an ORDER BY that the webhook's hot path pays for in query compilation."""
-    return next(iter(queryset.order_by()[:1]), None)
-
-
 def _not_ours_to_run(**lookup) -> str:
-    status = _only_row(StripeEvent.objects.filter(**lookup).values_list("status", flat=True))
+    status = StripeEvent.objects.filter(**lookup).values_list("status", flat=True).first()
     return "in_progress" if status == EventStatus.PROCESSING else "duplicate"
 
 
