@@ -6,8 +6,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digis.settings")
 
 from digis.asgi_handler import get_asgi_application  # noqa: E402
 
-# Django's handler, but reusing request threads rather than starting one per
-# request (digis/asgi_handler.py). Sets up Django before the imports below.
+# Django's handler, but running each request's middleware and view in one hop
+# to a reused request thread (digis/asgi_handler.py). Sets up Django before the
+# imports below.
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

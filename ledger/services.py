@@ -317,15 +317,15 @@ def _post_in_database() -> bool:
     return connection.vendor == "postgresql" and getattr(settings, "LEDGER_POST_IN_DATABASE", True)
 
 
+def _user_leg(user, kind: str, amount: int) -> Leg:
+    return (None, user.pk, kind, "", 0, amount)
+
+
 def _party_leg(party, amount: int) -> Leg:
     if isinstance(party, Account):
         # The owner too: a wallet's frozen check locks the owner's receivable.
         return (party.pk, party.user_id, party.kind, party.system_code, party.shard, amount)
-    return (None, party.pk, AccountKind.WALLET, "", 0, amount)
-
-
-def _user_leg(user, kind: str, amount: int) -> Leg:
-    return (None, user.pk, kind, "", 0, amount)
+    return _user_leg(party, AccountKind.WALLET, amount)
 
 
 def _system_leg(code: str, shard: int, amount: int) -> Leg:
