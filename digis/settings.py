@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "streaming.apps.StreamingConfig",
     "messaging.apps.MessagingConfig",
     "notifications.apps.NotificationsConfig",
+    "payouts.apps.PayoutsConfig",
+    "moderation.apps.ModerationConfig",
+    "analytics.apps.AnalyticsConfig",
 ]
 
 MIDDLEWARE = [
@@ -499,3 +502,15 @@ CELERY_BEAT_SCHEDULE["creators-online-sweep"] = {"task": "creators.tasks.sweep_o
 # bench/explore.py serves a minimal baseline view next to the site.
 if env.bool("CREATORS_BENCH_URLS", default=False):
     ROOT_URLCONF = "creators.bench_urls"
+
+# --- messaging ---
+
+# --- streaming ---
+
+# --- notifications ---
+
+# --- payouts ---
+
+# --- moderation ---
+
+# --- analytics ---

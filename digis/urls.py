@@ -9,7 +9,7 @@ from digis import health, views
 
 # Each app owns two URL modules: `urls` (server-rendered pages) and
 # `api_urls` (DRF endpoints under /api/).
-APPS = ["accounts", "creators", "ledger", "payments", "calls", "streaming", "messaging", "notifications"]
+APPS = ["accounts", "creators", "ledger", "payments", "calls", "streaming", "messaging", "notifications", "payouts", "moderation", "analytics"]
 
 urlpatterns = [
     path("", views.home, name="home"),

@@ -29,6 +29,8 @@ class SystemAccount(models.TextChoices):
     PAYOUTS_CLEARING = "payouts_clearing", "Payouts clearing"
     REFUNDS = "refunds", "Refunds and chargebacks"
     PROMOTIONS = "promotions", "Promotions"
+    # Paid messages waiting for the creator's reply (released or refunded later).
+    MESSAGE_ESCROW = "message_escrow", "Message escrow"
 
 
 class TransactionKind(models.TextChoices):
@@ -46,6 +48,12 @@ class TransactionKind(models.TextChoices):
     EARNINGS_RELEASE = "earnings_release", "Earnings released"
     PROMOTION = "promotion", "Promotional grant"
     TRANSFER = "transfer", "Transfer"
+    MESSAGE_HOLD = "message_hold", "Paid message held"
+    MESSAGE_RELEASE = "message_release", "Paid message answered"
+    MESSAGE_REFUND = "message_refund", "Paid message refunded"
+    TICKET = "ticket", "Live stream ticket"
+    TICKET_REFUND = "ticket_refund", "Live stream ticket refunded"
+    PAYOUT_RETURN = "payout_return", "Payout returned"
 
 
 class Account(models.Model):
