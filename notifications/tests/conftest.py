@@ -1,7 +1,9 @@
 """Notifications fixtures: VAPID keys, the loopback push service, eager tasks, socket listeners."""
 
+import asyncio
+import threading
+
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from notifications.push_service import PushServiceStandIn
@@ -37,16 +39,24 @@ def eager_tasks():
 
 
 class SocketListener:
-    """Joins a user's socket group on the channel layer, as one open tab would."""
+    """Joins a user's socket group on the channel layer, as one open tab would.
+
+    Every receive runs on the listener's own event loop (in a thread): the
+    channel layer's receive buffers belong to the loop that first used them.
+    """
 
     def __init__(self, user):
         self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(f"user.{user.pk}", self.channel)
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="socket-listener", daemon=True)
+        self.thread.start()
+        self.channel = self._run(self.layer.new_channel())
+        self._run(self.layer.group_add(f"user.{user.pk}", self.channel))
+
+    def _run(self, coroutine, timeout: float = 30):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
 
     def events(self, *, wait: float = 0.3) -> list[dict]:
-        import asyncio
-
         async def drain():
             found = []
             while True:
@@ -57,12 +67,25 @@ class SocketListener:
                 if message.get("type") == "realtime.event":
                     found.append(message["event"])
 
-        return async_to_sync(drain)()
+        return self._run(drain())
 
     def of_type(self, event_type: str, **kwargs) -> list[dict]:
         return [event for event in self.events(**kwargs) if event["type"] == event_type]
 
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
 
 @pytest.fixture
 def listen():
-    return SocketListener
+    opened = []
+
+    def open_tab(user):
+        listener = SocketListener(user)
+        opened.append(listener)
+        return listener
+
+    yield open_tab
+    for listener in opened:
+        listener.close()
