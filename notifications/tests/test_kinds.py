@@ -31,8 +31,13 @@ def moderator(db):
     from accounts.models import Role
     from accounts.tests.factories import make_user
 
+    from django.contrib.auth.models import Permission
+
     user = make_user("mod", role=Role.MODERATOR, is_staff=True)
-    user.groups.add(Group.objects.get(name="moderators"))
+    # Seeded by a data migration; a transactional test elsewhere may have flushed it.
+    group, _ = Group.objects.get_or_create(name="moderators")
+    group.permissions.add(Permission.objects.get(codename="ban_user", content_type__app_label="accounts"))
+    user.groups.add(group)
     return user
 
 
