@@ -33,10 +33,12 @@ def test_sign_up_verify_sign_out_and_in(new_context, site_server):
     page.goto(link)
     expect(page.locator("main")).to_contain_text(re.compile("confirmed|verified", re.I))
 
-    # when they sign out
-    page.goto("/accounts/logout/")
-    page.get_by_role("button", name="Sign out").click()
+    # when they sign out from the menu under their name
+    page.locator(".nav-menu summary").click()
+    page.locator(".nav-menu").get_by_role("button", name="Sign out").click()
+    expect(page.locator(".flash")).to_contain_text("signed out")
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()
+    assert page.locator("body").get_attribute("data-user-id") is None
 
     # and sign in again through the form
     page.get_by_role("link", name="Sign in").click()
