@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "digis.middleware.CSPMiddleware",  # django-csp's, building the site-wide policy once
     "digis.middleware.PermissionsPolicyMiddleware",
+    # Last: with DEBUG, 404s get the friendly page too, not Django's technical one.
+    "digis.error_pages.FriendlyNotFoundMiddleware",
     # Last, so it sees the view's exceptions first: a database away is a 503.
     "digis.middleware.BackingServiceUnavailableMiddleware",
 ]
@@ -532,6 +534,12 @@ STRIPE_WEBHOOK_TOLERANCE_S = 300
 # (a worker that died mid-way) may be taken over by the next delivery.
 PAYMENTS_EVENT_LEASE_S = 60
 STRIPE_MAX_NETWORK_RETRIES = 2
+# A purchase not paid within this many seconds expires: its PaymentIntent is
+# cancelled and it leaves the purchase history (payments.tasks, every 5 minutes).
+PAYMENTS_PURCHASE_EXPIRE_S = env.int("PAYMENTS_PURCHASE_EXPIRE_S", default=30 * 60)
+# The API schema names the purchase's status enum (calls have a "status" too).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["PurchaseStatusEnum"] = "payments.models.PurchaseStatus"
+CELERY_BEAT_SCHEDULE["payments-expire-purchases"] = {"task": "payments.tasks.expire_abandoned_purchases", "schedule": 300.0}
 # Stripe.js: the real one, or localstripe's stand-in when STRIPE_API_HOST is set.
 STRIPE_JS_URL = f"{_stripe_api_host.rstrip('/')}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/"
 
