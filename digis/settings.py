@@ -156,6 +156,10 @@ else:
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# dj-stripe's own migrations rebuild ~50 tables a column at a time (its 0002 is
+# 3 CPU-minutes on SQLite); one migration that creates its current models
+# directly does the same in seconds. See docs/architecture.md ("Decisions").
+MIGRATION_MODULES = {"djstripe": "digis.djstripe_migrations"}
 SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=200)
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------
