@@ -7,7 +7,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from digis.errors import DomainError
-from digis.realtime import presence
+from digis.realtime import presence, rooms
 from digis.realtime.auth import BEARER_SUBPROTOCOL
 from digis.realtime.events import user_group_name
 from digis.realtime.registry import handler_for
@@ -46,6 +46,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code):
+        # Rooms first: their leave hooks (a host leaving a stream) must run even
+        # if what follows fails.
+        await rooms.leave_all(self)
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
             await sync_to_async(presence.mark_disconnected)(self.user.pk)
