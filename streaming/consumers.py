@@ -82,6 +82,7 @@ def _admit(stream_id, user):
 def _enter(stream, user, role) -> dict:
     count = None
     if role != "host":
+        services.count_viewer(stream, user)
         _, count = rooms.presence_join(stream.room, user.pk, ttl=settings.LIVE_PRESENCE_TTL_S)
         services.record_peak(stream, max(count, rooms.presence_peak(stream.room)))
     return _snapshot(stream, user, role, count)

@@ -391,7 +391,7 @@ def join_stream(*, stream_id, user) -> tuple[LiveStream, dict, str]:
         if role == "host":
             host_seen(stream_id=stream.pk, user=user)
         else:
-            _count_viewer(stream, user)
+            count_viewer(stream, user)
     except BaseException:
         if role != "host" and credentials.get("provider") == "webrtc":
             media.release_seat(stream, user.pk)
@@ -399,7 +399,7 @@ def join_stream(*, stream_id, user) -> tuple[LiveStream, dict, str]:
     return stream, credentials, role
 
 
-def _count_viewer(stream, user) -> None:
+def count_viewer(stream, user) -> None:
     try:
         with transaction.atomic():
             StreamViewer.objects.get_or_create(stream=stream, user=user, defaults={"joined_at": timezone.now()})
