@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from digis.errors import InvalidInput
 from streaming import selectors, services
 from streaming.exceptions import StreamNotFound
-from streaming.models import Audience, RestrictionKind
+from streaming.models import Audience, MediaProvider, RestrictionKind
 
 # --- shapes -------------------------------------------------------------------------------
 
@@ -65,7 +65,7 @@ class StreamSerializer(serializers.Serializer):
     category = serializers.CharField(allow_blank=True)
     audience = serializers.ChoiceField(choices=Audience.choices)
     ticket_price = serializers.IntegerField()
-    media_provider = serializers.ChoiceField(choices=["agora", "webrtc"])
+    media_provider = serializers.ChoiceField(choices=MediaProvider.choices)
     status = serializers.ChoiceField(choices=["live", "ended"])
     end_reason = serializers.CharField(allow_blank=True)
     started_at = serializers.DateTimeField()
@@ -95,8 +95,8 @@ class EndSerializer(serializers.Serializer):
 
 
 class MediaSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=["agora", "webrtc"])
-    role = serializers.ChoiceField(choices=["host", "audience"])
+    provider = serializers.CharField(help_text='"agora" or "webrtc" (the stream\'s media_provider).')
+    role = serializers.CharField(help_text='"host" (broadcaster) or "audience".')
     app_id = serializers.CharField(required=False)
     channel = serializers.CharField(required=False)
     uid = serializers.IntegerField(required=False)
@@ -109,7 +109,7 @@ class MediaSerializer(serializers.Serializer):
 
 class JoinSerializer(serializers.Serializer):
     stream = StreamSerializer()
-    role = serializers.ChoiceField(choices=["host", "moderator", "viewer"])
+    role = serializers.CharField(help_text='"host", "moderator" (the host\'s chat moderators watch free) or "viewer".')
     media = MediaSerializer()
 
 
