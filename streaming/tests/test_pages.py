@@ -91,3 +91,16 @@ def test_the_host_ends_and_sees_the_summary(client, host, funded_alice):
 def test_unknown_creator_and_never_live(client, host):
     assert client.get("/live/nobody-here/").status_code == 404
     assert client.get("/live/bob/").status_code == 404
+
+
+def test_the_profile_offers_the_live_room_while_live(client, host):
+    assert "Watch live" not in client.get("/@bob").content.decode()  # no dead Tip button when not live
+    stream = live(host)
+    page = client.get("/@bob").content.decode()
+    assert 'href="/live/bob/"' in page and "Watch live &amp; tip" in page
+    explore = client.get("/explore/").content.decode()
+    assert 'href="/live/bob/"' in explore  # the live card opens the room
+    from streaming import services
+
+    services.end_stream(stream_id=stream.pk, actor=host)
+    assert "Watch live" not in client.get("/@bob").content.decode()
