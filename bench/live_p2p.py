@@ -133,11 +133,11 @@ def serve(mailbox: Mailbox, port: int) -> ThreadingHTTPServer:
     return server
 
 
-def chromium(url: str, profile: str) -> subprocess.Popen:
+def chromium(url: str, profile: str, fps: int) -> subprocess.Popen:
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     if not binary:
         sys.exit("chromium not found (apt-get install chromium)")
-    flags = ["--headless=new", "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    flags = ["--headless=new", "--no-sandbox", f"--use-fake-device-for-media-stream=fps={fps}", "--use-fake-ui-for-media-stream",
              "--autoplay-policy=no-user-gesture-required", "--disable-features=WebRtcHideLocalIpsWithMdns",
              f"--user-data-dir={profile}", "--no-first-run", "--mute-audio", url]
     return subprocess.Popen([binary, *flags], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -177,8 +177,8 @@ def measure(n: int, args) -> dict:
     server = serve(mailbox, port)
     profiles = [tempfile.mkdtemp(prefix="digis-p2p-"), tempfile.mkdtemp(prefix="digis-p2p-")]
     query = f"n={n}&w={args.width}&h={args.height}&fps={args.fps}"
-    viewer = chromium(f"http://127.0.0.1:{port}/?role=viewer&{query}", profiles[1])
-    host = chromium(f"http://127.0.0.1:{port}/?role=host&{query}", profiles[0])
+    viewer = chromium(f"http://127.0.0.1:{port}/?role=viewer&{query}", profiles[1], args.fps)
+    host = chromium(f"http://127.0.0.1:{port}/?role=host&{query}", profiles[0], args.fps)
     try:
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -191,7 +191,7 @@ def measure(n: int, args) -> dict:
             time.sleep(0.5)
         else:
             raise RuntimeError(f"{n} connections did not all connect")
-        time.sleep(5)  # let the encoders ramp up (bitrate estimation)
+        time.sleep(args.ramp)  # let the encoders ramp up (bandwidth estimation starts low)
         with mailbox.lock:
             first = mailbox.results[-1]
         pids = tree(host.pid)
@@ -229,6 +229,7 @@ def main():
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=360)
     parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--ramp", type=float, default=15, help="seconds of sending before the measured window")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     rows = []
