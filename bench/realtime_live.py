@@ -35,6 +35,7 @@ import os
 import secrets
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -201,8 +202,10 @@ class Variant:
         self.ports = [free_port(), free_port()]
         if self.app:
             env = {**base_env, **self.env}
+            # Each server's errors go to a log file named in the output (a failed variant says why there).
+            self.logs = [Path(tempfile.gettempdir()) / f"digis-bench-live-{self.name}-{port}.log" for port in self.ports]
             self.procs = [subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT, env=env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in self.ports]
+                                           stdout=subprocess.DEVNULL, stderr=log.open("w")) for port, log in zip(self.ports, self.logs)]
         else:
             self.procs = [subprocess.Popen([sys.executable, __file__, "--bare-server", str(port), redis_url], cwd=ROOT,
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in self.ports]
@@ -257,7 +260,7 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
         kind, value = pipe.recv()
         if kind != "ready":
             variant.stop()
-            raise RuntimeError(f"{variant.name}: viewers could not join: {value}")
+            raise RuntimeError(f"{variant.name}: viewers could not join: {value} (server logs: {getattr(variant, 'logs', '')})")
     connect_s = time.time() - started
     time.sleep(3)  # settle: count pushes, presence writes
     rss_after = [rss_kib(pid) for pid in daphne_pids]
@@ -390,18 +393,21 @@ def main():
     parser.add_argument("--modes", default="process,group,pubsub")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--database-url", help="use this already migrated, empty PostgreSQL database instead of starting one "
+                        "(migrating from scratch takes minutes on a loaded machine)")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         bare_server(int(args.bare_server[0]), args.bare_server[1])
         return
 
-    pg = Postgres(durable=False, max_connections=300, prefix="digis-bench-live-").start()
+    pg = None if args.database_url else Postgres(durable=False, max_connections=300, prefix="digis-bench-live-").start()
+    database_url = args.database_url or pg.url
     redis = Redis().start()
     try:
         base_env = dict(
             os.environ,
-            DATABASE_URL=pg.url, REDIS_URL=redis.url, DEBUG="false", SECRET_KEY=secrets.token_hex(40),
+            DATABASE_URL=database_url, REDIS_URL=redis.url, DEBUG="false", SECRET_KEY=secrets.token_hex(40),
             ALLOWED_HOSTS="127.0.0.1,testserver", SECURE_SSL_REDIRECT="false", LOG_LEVEL="WARNING",
             RATELIMIT_ENABLE="false", LIVE_CHAT_RATE_COUNT="1000000", LIVE_TIP_MAX="1000", DB_POOL_MAX_SIZE="16",
             PYTHONPATH=f"{ROOT / 'bench'}:{ROOT}", DJANGO_SETTINGS_MODULE="live_settings",
@@ -434,7 +440,8 @@ def main():
             print(json.dumps(result), flush=True)
     finally:
         redis.stop()
-        pg.stop()
+        if pg is not None:
+            pg.stop()
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     header = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, {os.cpu_count()} CPUs shared with other "

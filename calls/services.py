@@ -41,6 +41,8 @@ from calls.exceptions import (
 from calls.locks import lock_call
 from calls.models import CallKind, CallPresence, CallSession, CallStatus, EndReason
 from calls.selectors import call_for_party, live_call_of
+from digis.background import enqueue_on_commit
+from digis.errors import ServiceUnavailable
 from digis.realtime.events import send_event_on_commit
 
 logger = logging.getLogger(__name__)
@@ -109,6 +111,7 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
     """
     from accounts.selectors import is_blocked_between
     from creators.selectors import availability
+    from digis.realtime.presence import presence_unknown
     from ledger.services import balance_of
 
     if kind not in CallKind.values:
@@ -125,6 +128,9 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
         if live_call_of(fan) is not None:
             raise AlreadyInCall()
         state = availability([creator.pk]).get(str(creator.pk), "offline")
+        if state == "offline" and presence_unknown():
+            # Redis is away: nobody's sockets can be seen, so "offline" would be a guess.
+            raise ServiceUnavailable("Calls are briefly unavailable. Please try again in a minute.", retry_after=30)
         if state != "online":
             code = {"in_call": "creator_busy", "dnd": "creator_dnd"}.get(state, "creator_offline")
             message = {
@@ -582,7 +588,7 @@ def _release_earnings(call) -> None:
     from calls.tasks import release_call_earnings
 
     call_id = str(call.id)
-    transaction.on_commit(lambda: release_call_earnings.delay(call_id))
+    enqueue_on_commit(release_call_earnings, call_id)
 
 
 def receipt_of(call: CallSession) -> dict:

@@ -237,6 +237,11 @@ def availability(user_ids: Iterable) -> dict[str, str]:
     return _availability(ids, dnd)
 
 
+def decorate_cards(cards: list[dict]) -> list[dict]:
+    """Cached cards plus what changes by the second: availability and is_live."""
+    return _decorate(cards)
+
+
 def _decorate(cards: list[dict]) -> list[dict]:
     """Per-request facts on top of cached cards: availability and live."""
     ids = [card["id"] for card in cards]
@@ -361,6 +366,8 @@ def _decode_cursor(cursor: str, sort: str) -> list:
         if not isinstance(data, list) or not data or data[0] != sort:
             raise ValueError("wrong sort")
         values = data[1:]
+        if len(values) != (3 if sort == "online" else 2) or not isinstance(values[-1], str):
+            raise ValueError("wrong shape")
         last_id = uuid.UUID(values[-1])
         if sort == "popular":
             followers, _ = values

@@ -8,6 +8,7 @@ back credit). Zulip's send_event_on_commit is the model.
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
@@ -21,14 +22,31 @@ def user_group_name(user_id) -> str:
     return f"user.{user_id}"
 
 
+# A push is best effort: a hung channel layer (Redis frozen) must not hold a
+# request for the layer's socket timeout on every send. Each send gets
+# SEND_TIMEOUT_S; after a failure this process drops pushes for
+# SKIP_AFTER_FAILURE_S instead of waiting again (the sockets it would reach
+# are being closed by the same outage, and reconnect and catch up).
+SEND_TIMEOUT_S = 2.0
+SKIP_AFTER_FAILURE_S = 5.0
+_skip_until = 0.0
+
+
 async def _group_send(user_ids: list[str], message: dict) -> None:
     """Send to each user's group; a dropped push must never fail anything."""
+    global _skip_until
+    event_type = message.get("event", {}).get("type")
+    if time.monotonic() < _skip_until:
+        logger.warning("realtime push dropped: channel layer unavailable", extra={"event_type": event_type, "users": len(user_ids)})
+        return
     layer = get_channel_layer()
     for user_id in user_ids:
         try:
-            await layer.group_send(user_group_name(user_id), message)
+            await asyncio.wait_for(layer.group_send(user_group_name(user_id), message), SEND_TIMEOUT_S)
         except Exception:
-            logger.exception("realtime push failed", extra={"user_id": user_id, "event_type": message.get("event", {}).get("type")})
+            logger.exception("realtime push failed", extra={"user_id": user_id, "event_type": event_type})
+            _skip_until = time.monotonic() + SKIP_AFTER_FAILURE_S
+            return
 
 
 def _group_send_now(user_ids: list[str], message: dict) -> None:

@@ -52,6 +52,13 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 ROOM_GROUP_PREFIX = "room."
+# A channel-layer call that takes longer than this is given up (Redis away):
+# a socket's disconnect must never hang on a room, as for the user's group.
+LAYER_TIMEOUT_S = 3.0
+
+
+async def _bounded(awaitable):
+    return await asyncio.wait_for(awaitable, LAYER_TIMEOUT_S)
 
 
 def group_name(room: str) -> str:
@@ -353,7 +360,7 @@ class _Hub:
 
     async def _ensure_receiving(self):
         if self.channel is None:
-            self.channel = await rooms_layer().new_channel()
+            self.channel = await _bounded(rooms_layer().new_channel())
             self.task = asyncio.ensure_future(self._receive_loop(self.channel))
 
     async def add(self, room: str, consumer, membership: _Membership) -> bool:
@@ -365,10 +372,16 @@ class _Hub:
                 members = self.rooms[room] = {}
             new = consumer not in members
             members[consumer] = membership
-            if first:
-                await rooms_layer().group_add(group_name(room), self.channel)
-            if new and fanout_mode() == "group":
-                await consumer.channel_layer.group_add(group_name(room), consumer.channel_name)
+            try:
+                if first:
+                    await _bounded(rooms_layer().group_add(group_name(room), self.channel))
+                if new and fanout_mode() == "group":
+                    await _bounded(consumer.channel_layer.group_add(group_name(room), consumer.channel_name))
+            except BaseException:
+                members.pop(consumer, None)
+                if not members:
+                    self.rooms.pop(room, None)
+                raise
             return new
 
     async def remove(self, room: str, consumer) -> _Membership | None:
@@ -380,12 +393,12 @@ class _Hub:
             if not members:
                 del self.rooms[room]
                 try:
-                    await rooms_layer().group_discard(group_name(room), self.channel)
+                    await _bounded(rooms_layer().group_discard(group_name(room), self.channel))
                 except Exception:
                     logger.exception("room unsubscribe failed", extra={"room": room})
             if fanout_mode() == "group":
                 try:
-                    await consumer.channel_layer.group_discard(group_name(room), consumer.channel_name)
+                    await _bounded(consumer.channel_layer.group_discard(group_name(room), consumer.channel_name))
                 except Exception:
                     logger.exception("room group discard failed", extra={"room": room})
             return membership
@@ -508,9 +521,9 @@ async def send_to_room(room: str, event: dict) -> None:
         raise ValueError("an event is a dict with a string 'type'")
     try:
         if fanout_mode() == "group":
-            await get_channel_layer().group_send(group_name(room), {"type": "realtime.event", "event": event})
+            await _bounded(get_channel_layer().group_send(group_name(room), {"type": "realtime.event", "event": event}))
         else:
-            await rooms_layer().group_send(group_name(room), {"kind": "event", "room": room, "text": _encode(event)})
+            await _bounded(rooms_layer().group_send(group_name(room), {"kind": "event", "room": room, "text": _encode(event)}))
     except Exception:  # a dropped room event must never fail what caused it
         logger.exception("room send failed", extra={"room": room, "event_type": event.get("type")})
 
@@ -521,7 +534,7 @@ async def send_to_user_in_room(room: str, user_id, event: dict | None = None, *,
     if event is not None:
         message["text"] = _encode(event)
     try:
-        await rooms_layer().group_send(group_name(room), message)
+        await _bounded(rooms_layer().group_send(group_name(room), message))
     except Exception:
         logger.exception("room send failed", extra={"room": room})
 
