@@ -371,15 +371,16 @@ def seed(viewers: int):
     from ledger.services import credit_purchase
     from streaming.services import go_live
 
-    host = User.objects.create(username="benchhost", email="host@bench.test", role="creator", password="!")
+    run = secrets.token_hex(3)  # a database may be reused (--database-url): names unique per run
+    host = User.objects.create(username=f"{run}host", email=f"{run}host@bench.test", role="creator", password="!")
     ensure_creator_profile(user=host)
-    people = [User(username=f"viewer{n}", email=f"viewer{n}@bench.test", password="!") for n in range(viewers)]
+    people = [User(username=f"{run}viewer{n}", email=f"{run}viewer{n}@bench.test", password="!") for n in range(viewers)]
     User.objects.bulk_create(people, batch_size=2000)
-    chatter = User.objects.create(username="chatter", email="chatter@bench.test", password="!")
-    tipper = User.objects.create(username="tipper", email="tipper@bench.test", password="!")
-    credit_purchase(user=tipper, tokens=1_000_000, idempotency_key="bench-tipper", reference="bench")
+    chatter = User.objects.create(username=f"{run}chatter", email=f"{run}chatter@bench.test", password="!")
+    tipper = User.objects.create(username=f"{run}tipper", email=f"{run}tipper@bench.test", password="!")
+    credit_purchase(user=tipper, tokens=1_000_000, idempotency_key=f"bench-tipper-{run}", reference="bench")
     stream = go_live(host=host, title="Bench room")
-    tokens = [issue_token_pair(user=u)["access"] for u in User.objects.filter(username__startswith="viewer").order_by("username")]
+    tokens = [issue_token_pair(user=u)["access"] for u in User.objects.filter(username__startswith=f"{run}viewer").order_by("username")]
     chatter_token = issue_token_pair(user=chatter)["access"]
     tipper_token = issue_token_pair(user=tipper)["access"]
     connections.close_all()

@@ -7,13 +7,16 @@ moderators moderate the chat; a viewer joins (buying the ticket), chats and
 tips. Everything else gets 403/404 with a code.
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis import fields
 from digis.errors import InvalidInput
+from digis.pagination import StrictCursorPagination
+from digis.schema import cursor_page, cursor_parameters
 from streaming import selectors, services
 from streaming.exceptions import StreamNotFound
 from streaming.models import Audience, MediaProvider, RestrictionKind
@@ -21,19 +24,21 @@ from streaming.models import Audience, MediaProvider, RestrictionKind
 # --- shapes -------------------------------------------------------------------------------
 
 
-class ErrorBodySerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    request_id = serializers.CharField(allow_blank=True, allow_null=True, required=False)
+CLIENT_KEY_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_.:-]{1,64}$", "1-64 characters: letters, digits, _ . : -")
 
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorBodySerializer()
+ERROR_DESCRIPTIONS = {
+    400: "Invalid input (see error.fields), or a code such as invalid_stream, invalid_tip, invalid_moderation.",
+    401: "Not signed in.",
+    402: "insufficient_funds (with shortfall and buy_url) or ticket_required.",
+    403: "not_a_creator, not_the_host, not_a_moderator, blocked, banned_from_channel, followers_only, or a chat rule.",
+    404: "stream_not_found, message_not_found, user_not_found (a stream whose host and you blocked one another is 404 too).",
+    409: "already_live, stream_not_live, room_full, idempotency_conflict.",
+    429: "slow_mode or chat_rate_limited (with retry_after_s).",
+}
 
 
 def errors(*codes: int) -> dict:
-    return {code: ErrorSerializer for code in codes}
+    return {code: OpenApiResponse(description=ERROR_DESCRIPTIONS[code]) for code in codes}
 
 
 class UserBriefSerializer(serializers.Serializer):
@@ -77,21 +82,15 @@ class StreamSerializer(serializers.Serializer):
     summary = serializers.DictField(allow_null=True)
 
 
-class StreamPageSerializer(serializers.Serializer):
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = StreamSerializer(many=True)
-
-
 class GoLiveSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=120)
-    category = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    audience = serializers.ChoiceField(choices=Audience.choices, default=Audience.EVERYONE)
-    ticket_price = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=10**9)
+    title = fields.CharField(max_length=120)
+    category = fields.CharField(max_length=40, required=False, allow_blank=True, default="")
+    audience = fields.ChoiceField(choices=Audience.choices, default=Audience.EVERYONE)
+    ticket_price = fields.IntegerField(required=False, allow_null=True, min_value=0, max_value=10**9)
 
 
 class EndSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    reason = fields.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class MediaSerializer(serializers.Serializer):
@@ -114,10 +113,10 @@ class JoinSerializer(serializers.Serializer):
 
 
 class TipInSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(min_value=1, max_value=10**9)
-    message = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    client_key = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", max_length=64,
-                                        help_text="The client's own id for this tip: sending it again never charges twice.")
+    amount = fields.IntegerField(min_value=1, max_value=10**9)
+    message = fields.CharField(max_length=200, required=False, allow_blank=True, default="")
+    client_key = fields.CharField(max_length=64, validators=[CLIENT_KEY_VALIDATOR],
+                                  help_text="The client's own id for this tip (1-64 of A-Z a-z 0-9 _ . : -): sending it again never charges twice.")
 
 
 class TipSerializer(serializers.Serializer):
@@ -135,8 +134,8 @@ class TipResultSerializer(serializers.Serializer):
 
 
 class GoalInSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
-    target = serializers.IntegerField(min_value=0, max_value=100_000_000, help_text="Tokens; 0 removes the goal.")
+    title = fields.CharField(max_length=80, required=False, allow_blank=True, default="")
+    target = fields.IntegerField(min_value=0, max_value=100_000_000, help_text="Tokens; 0 removes the goal.")
 
 
 class ChatMessageSerializer(serializers.Serializer):
@@ -147,8 +146,9 @@ class ChatMessageSerializer(serializers.Serializer):
 
 
 class ChatInSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=500)
-    client_key = serializers.RegexField(r"^[A-Za-z0-9_.:-]{1,64}$", max_length=64)
+    text = fields.CharField(max_length=500)
+    client_key = fields.CharField(max_length=64, validators=[CLIENT_KEY_VALIDATOR],
+                                  help_text="The client's own id for this message: sending it again posts it once.")
 
 
 class ChatResultSerializer(serializers.Serializer):
@@ -157,30 +157,30 @@ class ChatResultSerializer(serializers.Serializer):
 
 
 class ChatSettingsInSerializer(serializers.Serializer):
-    slow_mode_s = serializers.IntegerField(required=False, min_value=0, max_value=120, help_text="0 (off) or 3-120 seconds.")
-    followers_only = serializers.BooleanField(required=False)
-    followers_min_minutes = serializers.IntegerField(required=False, min_value=0, max_value=129600)
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    slow_mode_s = fields.IntegerField(required=False, min_value=0, max_value=120, help_text="0 (off) or 3-120 seconds.")
+    followers_only = fields.BooleanField(required=False)
+    followers_min_minutes = fields.IntegerField(required=False, min_value=0, max_value=129600)
+    reason = fields.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    reason = fields.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class TimeoutInSerializer(serializers.Serializer):
-    user = serializers.CharField(max_length=150, help_text="The user's id or username.")
-    seconds = serializers.IntegerField(min_value=1, max_value=14 * 24 * 3600)
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    user = fields.CharField(max_length=150, help_text="The user's id or username.")
+    seconds = fields.IntegerField(min_value=1, max_value=14 * 24 * 3600)
+    reason = fields.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class BanInSerializer(serializers.Serializer):
-    user = serializers.CharField(max_length=150, help_text="The user's id or username.")
-    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    user = fields.CharField(max_length=150, help_text="The user's id or username.")
+    reason = fields.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
 class RestrictionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    kind = serializers.ChoiceField(choices=RestrictionKind.choices)
+    kind = serializers.CharField(help_text='"ban" or "timeout".')
     user = UserBriefSerializer()
     until = serializers.DateTimeField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
@@ -188,7 +188,7 @@ class RestrictionSerializer(serializers.Serializer):
 
 
 class ModeratorInSerializer(serializers.Serializer):
-    user = serializers.CharField(max_length=150, help_text="The user's id or username.")
+    user = fields.CharField(max_length=150, help_text="The user's id or username.")
 
 
 class ModeratorSerializer(serializers.Serializer):
@@ -223,10 +223,9 @@ def _valid(serializer_class, request):
 # --- views -------------------------------------------------------------------------------
 
 
-class StreamPagination(CursorPagination):
+class StreamPagination(StrictCursorPagination):
     page_size = 24
     max_page_size = 100
-    page_size_query_param = "page_size"
     ordering = ("-started_at", "-id")
 
 
@@ -237,9 +236,10 @@ class StreamListView(APIView):
         operation_id="streams_list",
         parameters=[
             OpenApiParameter("live", str, enum=["1", "0"], required=False, description="1: live now; 0: ended."),
-            OpenApiParameter("host", str, required=False, description="Only this host's streams (username)."),
+            OpenApiParameter("host", {"type": "string", "maxLength": 150}, required=False, description="Only this host's streams (username)."),
+            *cursor_parameters(max_page_size=StreamPagination.max_page_size),
         ],
-        responses={200: StreamPageSerializer, **errors(400, 401)},
+        responses={200: cursor_page(StreamSerializer, name="StreamPage"), **errors(400, 401)},
     )
     def get(self, request):
         from accounts.selectors import blocked_user_ids
