@@ -50,6 +50,9 @@ SECTION = "## streaming: live room fan-out"
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
 CHAT_EVERY_S = 0.1
 TIP_EVERY_S = 1.0
+# The room's chat comes from several people in turn (one message every 100 ms
+# in all): a socket's events are handled one at a time, as in any room.
+CHATTERS = 10
 
 
 # --- /proc ----------------------------------------------------------------------------------
@@ -233,7 +236,7 @@ def post_json(port, path, token, body):
         return response.status
 
 
-def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_token, tipper_token, seconds):
+def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds):
     import redis as redis_lib
     import redis.asyncio as redis_async
     import websockets
@@ -267,35 +270,49 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
 
     sent = {"chat": 0, "tip": 0}
     stop = threading.Event()
+    ready = threading.Event()
+    go = threading.Event()
 
     async def chatter():
+        sockets = []
         if variant.app:
-            ws = await websockets.connect(variant.url(0), subprotocols=["digis.bearer", chatter_token], origin=f"http://127.0.0.1:{variant.ports[0]}",
-                                          max_queue=None)
-            await ws.send(json.dumps({"type": "live.join", "stream_id": stream_id}))
+            for n, token in enumerate(chatter_tokens):
+                port = variant.ports[n % 2]
+                ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/", subprotocols=["digis.bearer", token],
+                                              origin=f"http://127.0.0.1:{port}", max_queue=None)
+                await ws.send(json.dumps({"type": "live.join", "stream_id": stream_id}))
+                sockets.append(ws)
+
+            async def drain(ws):  # read everything so the chatters' own sockets never back up
+                try:
+                    async for _ in ws:
+                        pass
+                except Exception:
+                    pass
+
+            drains = [asyncio.ensure_future(drain(ws)) for ws in sockets]
         else:
-            ws = None
             client = redis_async.Redis.from_url(redis.url)
+        ready.set()
+        while not go.is_set():
+            await asyncio.sleep(0.02)
         next_at = time.time()
         n = 0
         while not stop.is_set():
             n += 1
             text = f"t={time.time():.6f} chat {n}"
-            if ws is not None:
-                await ws.send(json.dumps({"type": "live.chat", "stream_id": stream_id, "text": text, "client_key": f"c{variant.name}{n}"}))
+            if sockets:
+                await sockets[n % len(sockets)].send(json.dumps({"type": "live.chat", "stream_id": stream_id, "text": text,
+                                                                 "client_key": f"c{variant.name}{n}"}))
             else:
                 await client.publish("bench:room", json.dumps({"type": "live.chat", "message": {"id": n, "text": text}}))
             sent["chat"] += 1
             next_at += CHAT_EVERY_S
             await asyncio.sleep(max(0, next_at - time.time()))
-            if ws is not None:
-                while True:  # drain replies so the chatter's own socket never backs up
-                    try:
-                        await asyncio.wait_for(ws.recv(), 0.0001)
-                    except (asyncio.TimeoutError, TimeoutError):
-                        break
-        if ws is not None:
+        for ws in sockets:
             await ws.close()
+        if sockets:
+            await asyncio.gather(*drains, return_exceptions=True)
 
     def tipper():
         client = None if variant.app else redis_lib.Redis.from_url(redis.url)
@@ -312,15 +329,19 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
             next_at += TIP_EVERY_S
             time.sleep(max(0, next_at - time.time()))
 
+    chat_thread = threading.Thread(target=lambda: asyncio.run(chatter()), daemon=True)
+    chat_thread.start()
+    if not ready.wait(120):
+        raise RuntimeError(f"{variant.name}: the chatters did not connect")
+    time.sleep(2)
     for pipe in pipes:
         pipe.send("measure")
     cpu_before = cpu_ms(daphne_pids)
     redis_before = cpu_ms([redis_pid])
     t0 = time.time()
+    go.set()
     tip_thread = threading.Thread(target=tipper, daemon=True)
     tip_thread.start()
-    chat_thread = threading.Thread(target=lambda: asyncio.run(chatter()), daemon=True)
-    chat_thread.start()
     time.sleep(seconds)
     stop.set()
     chat_thread.join(10)
@@ -376,15 +397,15 @@ def seed(viewers: int):
     ensure_creator_profile(user=host)
     people = [User(username=f"{run}viewer{n}", email=f"{run}viewer{n}@bench.test", password="!") for n in range(viewers)]
     User.objects.bulk_create(people, batch_size=2000)
-    chatter = User.objects.create(username=f"{run}chatter", email=f"{run}chatter@bench.test", password="!")
+    chatters = [User.objects.create(username=f"{run}chatter{n}", email=f"{run}chatter{n}@bench.test", password="!") for n in range(CHATTERS)]
     tipper = User.objects.create(username=f"{run}tipper", email=f"{run}tipper@bench.test", password="!")
     credit_purchase(user=tipper, tokens=1_000_000, idempotency_key=f"bench-tipper-{run}", reference="bench")
     stream = go_live(host=host, title="Bench room")
     tokens = [issue_token_pair(user=u)["access"] for u in User.objects.filter(username__startswith=f"{run}viewer").order_by("username")]
-    chatter_token = issue_token_pair(user=chatter)["access"]
+    chatter_tokens = [issue_token_pair(user=chatter)["access"] for chatter in chatters]
     tipper_token = issue_token_pair(user=tipper)["access"]
     connections.close_all()
-    return str(stream.pk), tokens, chatter_token, tipper_token
+    return str(stream.pk), tokens, chatter_tokens, tipper_token
 
 
 def main():
@@ -421,7 +442,7 @@ def main():
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        stream_id, tokens, chatter_token, tipper_token = seed(args.viewers)
+        stream_id, tokens, chatter_tokens, tipper_token = seed(args.viewers)
         variants = {
             "process": Variant("process", {"REALTIME_ROOM_FANOUT": "process"}),
             "group": Variant("group", {"REALTIME_ROOM_FANOUT": "group"}),
@@ -435,7 +456,7 @@ def main():
             load = open("/proc/loadavg").read().split()[0]
             print(f"-- {variant.name} (load {load})", flush=True)
             result = run_variant(variant, base_env=base_env, redis=redis, stream_id=stream_id, viewer_tokens=tokens,
-                                 chatter_token=chatter_token, tipper_token=tipper_token, seconds=args.seconds)
+                                 chatter_tokens=chatter_tokens, tipper_token=tipper_token, seconds=args.seconds)
             result["load"] = load
             results.append(result)
             print(json.dumps(result), flush=True)
