@@ -53,6 +53,7 @@ TIP_EVERY_S = 1.0
 # The room's chat comes from several people in turn (one message every 100 ms
 # in all): a socket's events are handled one at a time, as in any room.
 CHATTERS = 10
+CONNECT_SPACING_S = 0.05  # per client process: 40 handshakes a second over both
 
 
 # --- /proc ----------------------------------------------------------------------------------
@@ -135,7 +136,7 @@ def client_process(urls_tokens, stream_id, app, conn):
         stop = asyncio.Event()
 
         async def staged(url, token, index):
-            await asyncio.sleep(index * 0.01)  # spread the handshakes: 100 a second per client process
+            await asyncio.sleep(index * CONNECT_SPACING_S)  # spread the handshakes (a join storm is its own test)
             await _viewer(url, token, stream_id, joined, latencies, stop, counts, app)
 
         tasks = [asyncio.ensure_future(staged(url, token, i)) for i, (url, token) in enumerate(urls_tokens)]
