@@ -237,7 +237,27 @@ def post_json(port, path, token, body):
         return response.status
 
 
-def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds):
+def room_publisher(variant, redis_url, stream_id):
+    """Send a room event the way the variant's servers receive one (the fan-out alone, without the chat's handling)."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    group = f"room.live.{stream_id}"
+    if variant.name == "process":
+        layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix="digis:rooms")
+
+        async def publish(event):
+            await layer.group_send(group, {"kind": "event", "room": f"live.{stream_id}", "text": json.dumps(event, separators=(",", ":"))})
+    else:
+        layer = (RedisPubSubChannelLayer(hosts=[redis_url], prefix="digis-bench") if variant.name == "pubsub"
+                 else RedisChannelLayer(hosts=[redis_url], prefix="digis"))
+
+        async def publish(event):
+            await layer.group_send(group, {"type": "realtime.event", "event": event})
+    return publish
+
+
+def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds, direct=True):
     import redis as redis_lib
     import redis.asyncio as redis_async
     import websockets
@@ -276,7 +296,7 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
 
     async def chatter():
         sockets = []
-        if variant.app:
+        if variant.app and not direct:
             for n, token in enumerate(chatter_tokens):
                 port = variant.ports[n % 2]
                 ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/", subprotocols=["digis.bearer", token],
@@ -292,8 +312,11 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
                     pass
 
             drains = [asyncio.ensure_future(drain(ws)) for ws in sockets]
+        elif variant.app and direct:
+            pass
         else:
             client = redis_async.Redis.from_url(redis.url)
+        publish = room_publisher(variant, redis.url, stream_id) if (variant.app and direct) else None
         ready.set()
         while not go.is_set():
             await asyncio.sleep(0.02)
@@ -302,7 +325,9 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
         while not stop.is_set():
             n += 1
             text = f"t={time.time():.6f} chat {n}"
-            if sockets:
+            if publish is not None:
+                await publish({"type": "live.chat", "stream_id": stream_id, "message": {"id": n, "text": text}})
+            elif sockets:
                 await sockets[n % len(sockets)].send(json.dumps({"type": "live.chat", "stream_id": stream_id, "text": text,
                                                                  "client_key": f"c{variant.name}{n}"}))
             else:
@@ -319,10 +344,14 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
         client = None if variant.app else redis_lib.Redis.from_url(redis.url)
         n = 0
         next_at = time.time()
+        publish = room_publisher(variant, redis.url, stream_id) if (variant.app and direct) else None
+        loop = asyncio.new_event_loop() if publish else None
         while not stop.is_set():
             n += 1
             body = {"amount": 1, "message": f"t={time.time():.6f} tip {n}", "client_key": f"t{variant.name}{n}"}
-            if client is None:
+            if publish is not None:
+                loop.run_until_complete(publish({"type": "live.tip", "stream_id": stream_id, "tip": {"amount": 1, "message": body["message"]}}))
+            elif client is None:
                 post_json(variant.ports[n % 2], f"/api/streams/{stream_id}/tips/", tipper_token, body)
             else:
                 client.publish("bench:room", json.dumps({"type": "live.tip", "tip": {"amount": 1, "message": body["message"]}}))
@@ -415,6 +444,9 @@ def main():
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--modes", default="process,group,pubsub")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="chat over the chatters' sockets and tips over HTTP (the whole path: handling, database, ledger) "
+                        "instead of publishing the room events the way the servers receive them (the fan-out alone)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--database-url", help="use this already migrated, empty PostgreSQL database instead of starting one "
                         "(migrating from scratch takes minutes on a loaded machine)")
@@ -457,7 +489,8 @@ def main():
             load = open("/proc/loadavg").read().split()[0]
             print(f"-- {variant.name} (load {load})", flush=True)
             result = run_variant(variant, base_env=base_env, redis=redis, stream_id=stream_id, viewer_tokens=tokens,
-                                 chatter_tokens=chatter_tokens, tipper_token=tipper_token, seconds=args.seconds)
+                                 chatter_tokens=chatter_tokens, tipper_token=tipper_token, seconds=args.seconds,
+                                 direct=not args.end_to_end)
             result["load"] = load
             results.append(result)
             print(json.dumps(result), flush=True)
@@ -469,7 +502,8 @@ def main():
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     header = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, {os.cpu_count()} CPUs shared with other "
               f"engineers' runs, {args.viewers} viewers over 2 processes, chat every {int(CHAT_EVERY_S * 1000)} ms + tip every "
-              f"{TIP_EVERY_S:.0f} s for {args.seconds:.0f} s")
+              f"{TIP_EVERY_S:.0f} s for {args.seconds:.0f} s, "
+              + ("end to end (chat over sockets, tips over HTTP)" if args.end_to_end else "room events published the way the servers receive them (the fan-out alone)"))
     rows = ["| variant | load at start | p50 ms | p99 ms | max ms | delivered | missed | RSS per connection | daphne CPU per delivery | Redis CPU per delivery | daphne CPU |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
