@@ -378,7 +378,8 @@ class _Hub:
                 if new and fanout_mode() == "group":
                     await _bounded(consumer.channel_layer.group_add(group_name(room), consumer.channel_name))
             except BaseException:
-                members.pop(consumer, None)
+                if new:
+                    members.pop(consumer, None)
                 if not members:
                     self.rooms.pop(room, None)
                 raise
