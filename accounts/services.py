@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import limits
+from accounts import hooks, limits
 from accounts.avatars import process_avatar
 from accounts.exceptions import (
     AccountBanned,
@@ -440,6 +440,7 @@ def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User
             reason=reason, before=before, after=_ban_snapshot(user),
         )
         _creator_card_changed(user)
+        hooks.user_banned(user=user, actor=actor, reason=reason.strip(), until=until)
     return user
 
 
@@ -453,6 +454,8 @@ def unban_user(*, actor, user, reason: str) -> User:
         user.banned_at, user.banned_until, user.ban_reason = None, None, ""
         record_audit(actor=actor, action="user.unban", target=user, reason=reason, before=before, after=_ban_snapshot(user))
         _creator_card_changed(user)
+        if before["banned_at"] is not None:
+            hooks.user_unbanned(user=user, actor=actor, reason=reason.strip())
     return user
 
 

@@ -44,6 +44,8 @@ from calls.selectors import call_for_party, live_call_of
 from digis.background import enqueue_on_commit
 from digis.errors import ServiceUnavailable
 from digis.realtime.events import send_event_on_commit
+from notifications.models import NotificationKind
+from notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +171,16 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
                 "min_minutes": min_minutes,
                 "expires_in_s": settings.CALL_RING_TIMEOUT_S,
             },
+        )
+        notify(
+            recipient=creator,
+            kind=NotificationKind.CALL_INCOMING,
+            text=f"{_display_name(fan)} is calling you ({CallKind(kind).label.lower()} call, {rate} tokens/min).",
+            actor=fan,
+            target=call,
+            url=f"/calls/{call.id}/",
+            data={"call_id": str(call.id), "kind": kind},
+            dedupe_key=f"call:{call.id}:incoming",
         )
     return call
 
@@ -516,6 +528,16 @@ def _finish(call: CallSession, reason: str, *, ended_at, now) -> None:
         CallSession.objects.filter(pk=call.pk, settled_at__isnull=True).update(settled_at=now)
         call.settled_at = now
         send_event_on_commit(call.party_ids(), {"type": f"call.{reason}", "call_id": str(call.id), "reason": reason})
+        if reason == EndReason.MISSED:
+            notify(
+                recipient=call.creator,
+                kind=NotificationKind.CALL_MISSED,
+                text=f"You missed a {CallKind(call.kind).label.lower()} call from {_display_name(call.fan)}.",
+                actor=call.fan,
+                target=call,
+                data={"call_id": str(call.id), "kind": call.kind},
+                dedupe_key=f"call:{call.id}:missed",
+            )
         return
     _settle(call, now)
 

@@ -383,7 +383,7 @@ SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "digis.storage.ManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -615,6 +615,24 @@ CELERY_BEAT_SCHEDULE["streaming-sweep"] = {
 }
 
 # --- notifications ---
+# Web Push (VAPID, RFC 8292). Without both keys web push is off and the
+# settings page says so. `manage.py generate_vapid_keys` prints a pair.
+VAPID_PUBLIC_KEY = env("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+# Who push services contact about our pushes (mailto: or https: URL).
+VAPID_SUBJECT = env("VAPID_SUBJECT", default="mailto:admin@digis.local")
+# Subscription endpoints must be https on a push service's host (suffix
+# match); the stand-in push service of the tests and local development lives
+# on http://127.0.0.1, which only WEBPUSH_ALLOW_INSECURE_ENDPOINTS admits.
+WEBPUSH_ENDPOINT_HOSTS = env.list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    default=["fcm.googleapis.com", ".push.services.mozilla.com", ".notify.windows.com", ".push.apple.com"],
+)
+WEBPUSH_ALLOW_INSECURE_ENDPOINTS = env.bool("WEBPUSH_ALLOW_INSECURE_ENDPOINTS", default=False)
+# Seconds to wait for a push service before counting the attempt failed.
+WEBPUSH_TIMEOUT_S = env.float("WEBPUSH_TIMEOUT_S", default=10.0)
+# Followers notified per Celery task when a creator goes live.
+NOTIFICATIONS_FANOUT_BATCH = env.int("NOTIFICATIONS_FANOUT_BATCH", default=500)
 
 # --- payouts ---
 

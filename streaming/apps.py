@@ -19,6 +19,20 @@ def _resolve_reported_stream(target_id: str, reporter):
     return stream.host, str(stream.pk)
 
 
+def _host_banned(*, user, actor, reason, until):
+    """A banned creator's live stream ends (after the ban commits; no I/O inside accounts' transaction)."""
+    from django.db import transaction
+
+    user_id = str(user.pk)
+
+    def end():
+        from streaming.tasks import end_streams_of_banned_host
+
+        end_streams_of_banned_host.delay(user_id)
+
+    transaction.on_commit(end)
+
+
 class StreamingConfig(AppConfig):
     name = "streaming"
 
@@ -29,3 +43,7 @@ class StreamingConfig(AppConfig):
         from streaming import consumers  # noqa: F401
 
         register_target("stream", _resolve_reported_stream)
+
+        from accounts import hooks
+
+        hooks.user_banned.register(_host_banned)

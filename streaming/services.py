@@ -199,16 +199,33 @@ def go_live(*, host, title, category: str = "", audience: str = Audience.EVERYON
         except IntegrityError:
             raise AlreadyLive()
         _live_state_changed(host.pk)
-        stream_id = str(stream.pk)
-
-        def announce():
-            from streaming.tasks import notify_followers_live
-
-            notify_followers_live.delay(stream_id)
-
-        transaction.on_commit(announce)
+        _announce_live(stream, host)
     stream.host = host
     return stream
+
+
+def _announce_live(stream: LiveStream, host) -> None:
+    """Followers hear about it: notifications' batched fan-out, after commit, once per follower."""
+    from notifications.models import NotificationKind
+    from notifications.services import notify_followers
+
+    notify_followers(
+        creator=host, kind=NotificationKind.CREATOR_LIVE, text=f"{selectors.display_name(host)} is live: {stream.title}",
+        dedupe_key=f"live:{stream.pk}", url=f"/live/{host.username}/", target=stream, data={"stream_id": str(stream.pk)},
+    )
+
+
+def end_streams_of_banned_host(*, host_id) -> list[str]:
+    """A banned host's live stream ends at once (accounts' user_banned hook, after the ban commits)."""
+    ended = []
+    now = timezone.now()
+    for stream_id in LiveStream.objects.filter(LIVE_Q, host_id=host_id).values_list("id", flat=True):
+        with transaction.atomic(durable=True):
+            stream = lock_stream(stream_id)
+            if stream.status == StreamStatus.LIVE:
+                _finish(stream, EndReason.MODERATED, ended_at=now)
+                ended.append(str(stream_id))
+    return ended
 
 
 def end_stream(*, stream_id, actor, reason: str = "") -> LiveStream:

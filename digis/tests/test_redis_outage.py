@@ -38,8 +38,11 @@ def fresh_availability():
 
 
 @pytest.fixture
-def redis_away(settings, fresh_availability):
-    with override_settings(CACHES=_redis_cache(f"redis://127.0.0.1:{_closed_port()}/0")):
+def redis_away(fresh_availability):
+    # One override_settings for everything the tests change: mixing it with
+    # pytest-django's `settings` fixture restores the wrong snapshot at
+    # teardown (the dead CACHES leaked into every later test).
+    with override_settings(CACHES=_redis_cache(f"redis://127.0.0.1:{_closed_port()}/0"), GLOBAL_RATE_LIMIT="5/m"):
         yield caches["default"]
 
 
@@ -54,8 +57,7 @@ def test_the_cache_answers_from_memory_while_redis_is_away(redis_away, fresh_ava
 
 
 @pytest.mark.django_db
-def test_pages_and_reads_still_answer_and_rate_limits_still_count(redis_away, client, settings):
-    settings.GLOBAL_RATE_LIMIT = "5/m"
+def test_pages_and_reads_still_answer_and_rate_limits_still_count(redis_away, client):
     statuses = [client.get("/explore/").status_code for _ in range(5)]
     assert statuses == [200] * 5
     assert client.get("/api/categories/").status_code == 429  # a local fallback, not fail-open

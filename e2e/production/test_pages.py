@@ -98,3 +98,17 @@ async def test_a_live_calls_page_renders_for_both_parties(deployment, signed_in)
     finally:
         await socket.close()
     assert not deployment.server_errors()
+
+
+def test_every_module_imports_the_realtime_file_the_page_loads(deployment, signed_in):
+    # Two URLs for realtime.js (hashed in the page, plain in an import) meant
+    # two module instances and two sockets per tab.
+    alice = signed_in("alice")
+    page = alice.get("/wallet/buy/").text
+    loaded = re.findall(r'src="(/static/js/realtime\.[0-9a-f]+\.js)"', page)
+    assert len(loaded) == 1, loaded
+    modules = re.findall(r'src="(/static/[^"]+\.js)"', page)
+    for module in modules:
+        body = alice.get(module).text
+        for imported in re.findall(r'from\s*"(/static/js/realtime[^"]*)"', body):
+            assert imported == loaded[0], (module, imported)

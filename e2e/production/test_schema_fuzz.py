@@ -16,15 +16,21 @@ import pytest
 from e2e.clients import ProxyClient
 from e2e.production.conftest import DEMO_PASSWORD
 
-MAX_EXAMPLES = os.environ.get("DIGIS_FUZZ_MAX_EXAMPLES", "25")
+MAX_EXAMPLES = os.environ.get("DIGIS_FUZZ_MAX_EXAMPLES", "15")
+# positive_data_acceptance is left out on purpose: it expects a 2xx for any
+# schema-valid body, and many schema-valid bodies break a business rule no
+# schema can state (following yourself, an unknown category, a file that is
+# not an image); those answer a documented 4xx with a code.
 CHECKS = ",".join([
     "not_a_server_error",
     "status_code_conformance",
     "content_type_conformance",
     "response_schema_conformance",
     "negative_data_rejection",
-    "positive_data_acceptance",
 ])
+# The deployment's global limit is 300 requests a minute per address; the
+# fuzzer stays under it rather than measuring 429s.
+RATE = "280/m"
 # Operations that end the fuzzing user's own credentials or account would
 # turn the rest of the run into 401s; each is covered by the accounts tests.
 EXCLUDE = r"^/api/(auth/(logout|token|token/refresh|password-reset.*|register|verify.*)|me/(delete|password|email)|payments/stripe/webhook|calls/agora/events)/$"
@@ -44,24 +50,25 @@ def _fuzz(deployment, tmp_path: Path, *, token: str | None, label: str) -> subpr
         "--workers", "2",
         "--request-timeout", "30",
         "--suppress-health-check", "all",
-        "--rate-limit", "auto",
+        "--rate-limit", RATE,
         "--report", "junit", "--report-junit-path", str(report),
         *headers,
     ]
-    env = dict(os.environ, SCHEMATHESIS_HOOKS="", PYTHONHASHSEED="0")
-    env["SCHEMATHESIS_MAX_EXAMPLES"] = MAX_EXAMPLES
-    return subprocess.run(command + ["--max-examples", MAX_EXAMPLES, "--seed", "1"], capture_output=True, text=True, env=env, timeout=1500)
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    return subprocess.run(command + ["--max-examples", MAX_EXAMPLES, "--seed", "1"], capture_output=True, text=True,
+                          env=env, timeout=1800, cwd=tmp_path)
 
 
 @pytest.mark.parametrize("who", ["anonymous", "fan"])
 def test_the_api_keeps_the_promises_of_its_schema(deployment, tmp_path, who):
     token = None
     if who == "fan":
+        # A fan of its own, with tokens to spend: the fuzzer changes what it touches.
         deployment.shell(
-            "from accounts.services import register_user; from ledger.services import grant_promotion;"
-            "u = register_user(username='fuzzer', email='fuzzer@example.test', password='a-long-enough-secret-42', send_verification=False);"
+            "from accounts.services import register_user; from ledger.services import grant_promotion\n"
+            "u = register_user(username='fuzzer', email='fuzzer@example.test', password='a-long-enough-secret-42', send_verification=False)\n"
             "grant_promotion(user=u, tokens=1000, idempotency_key='fuzzer-grant', reference='test')"
-        ) if "fuzzer" not in deployment.shell("from accounts.models import User; print(list(User.objects.filter(username='fuzzer').values_list('username', flat=True)))") else None
+        )
         client = ProxyClient(deployment.url(), client_ip="192.0.2.10")
         token = client.token("fuzzer", "a-long-enough-secret-42")
         client.close()

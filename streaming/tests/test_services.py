@@ -329,3 +329,14 @@ def test_summary_counts_what_happened(host, traveller):
     assert [(t["username"], t["tokens"]) for t in summary["top_tippers"]] == [("fan0", 120), ("fan1", 30)]
     assert selectors.stream_payload(stream, viewer=host)["summary"] == summary
     assert selectors.stream_payload(stream, viewer=fans[0])["summary"] is None
+
+
+def test_a_host_banned_by_a_moderator_goes_off_air(host):
+    from accounts import hooks
+    from streaming.apps import _host_banned
+
+    assert _host_banned in hooks.user_banned._receivers  # accounts' ban calls it; it ends the stream after commit
+    stream = live(host)
+    assert services.end_streams_of_banned_host(host_id=host.pk) == [str(stream.pk)]
+    stream.refresh_from_db()
+    assert (stream.status, stream.end_reason) == (StreamStatus.ENDED, EndReason.MODERATED)
