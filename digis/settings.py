@@ -582,6 +582,49 @@ if env.bool("CREATORS_BENCH_URLS", default=False):
 # --- messaging ---
 
 # --- streaming ---
+# Room fan-out (digis/realtime/rooms.py): "process" sends a room's event once
+# to each web process, which writes it to its own sockets; "group" puts every
+# socket in a channels group per room (measured slower: docs/streaming.md).
+REALTIME_ROOM_FANOUT = env("REALTIME_ROOM_FANOUT", default="process")
+if REALTIME_ROOM_FANOUT not in ("process", "group"):
+    raise ImproperlyConfigured('REALTIME_ROOM_FANOUT must be "process" or "group"')
+REALTIME_ROOMS_LAYER = "rooms"
+# Rooms travel over Redis pub/sub: a room's event is one PUBLISH, received once
+# by each process subscribed to the room (nothing is queued per socket).
+# Same Redis connection settings as the default layer (timeouts, keepalive, retry).
+if REDIS_URL:
+    CHANNEL_LAYERS["rooms"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], "prefix": env("CHANNELS_PREFIX", default="digis") + ":rooms"},
+    }
+else:
+    CHANNEL_LAYERS["rooms"] = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000, "expiry": 60}}
+# Viewers' pages heartbeat every LIVE_HEARTBEAT_S; a viewer not heard from for
+# LIVE_PRESENCE_TTL_S is no longer counted (sockets that drop without closing).
+LIVE_HEARTBEAT_S = env.int("LIVE_HEARTBEAT_S", default=15)
+LIVE_PRESENCE_TTL_S = env.int("LIVE_PRESENCE_TTL_S", default=45)
+# A stream ends by itself when its host has been gone this long.
+LIVE_HOST_GONE_S = env.int("LIVE_HOST_GONE_S", default=60)
+# Tickets are refunded when a stream ends within this many minutes of its start.
+LIVE_TICKET_REFUND_MINUTES = env.int("LIVE_TICKET_REFUND_MINUTES", default=5)
+# Without Agora the host's browser sends its camera to each viewer itself; this
+# many viewers is what one laptop sustained (bench/live_p2p.py, docs/streaming.md).
+LIVE_P2P_MAX_VIEWERS = env.int("LIVE_P2P_MAX_VIEWERS", default=4)
+# Agora tokens for a stream last this long; the page renews them (join again).
+LIVE_AGORA_TOKEN_S = env.int("LIVE_AGORA_TOKEN_S", default=3600)
+# Chat: messages a viewer may send per window (on top of slow mode), and how
+# many recent messages a viewer gets on joining.
+LIVE_CHAT_RATE = (env.int("LIVE_CHAT_RATE_COUNT", default=20), env.int("LIVE_CHAT_RATE_WINDOW_S", default=30))
+LIVE_CHAT_HISTORY = env.int("LIVE_CHAT_HISTORY", default=50)
+# The largest tip and ticket price, in tokens (a typo should not cost a fortune).
+LIVE_TIP_MAX = env.int("LIVE_TIP_MAX", default=100_000)
+LIVE_TICKET_MAX = env.int("LIVE_TICKET_MAX", default=100_000)
+# A room's viewer count is pushed at most this often per web process.
+LIVE_VIEWERS_PUSH_S = env.float("LIVE_VIEWERS_PUSH_S", default=2.0)
+CELERY_BEAT_SCHEDULE["streaming-sweep"] = {
+    "task": "streaming.tasks.sweep_streams",
+    "schedule": env.float("LIVE_SWEEP_EVERY_S", default=10.0),
+}
 
 # --- notifications ---
 # Web Push (VAPID, RFC 8292). Without both keys web push is off and the

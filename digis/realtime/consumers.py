@@ -9,7 +9,7 @@ from django.conf import settings
 
 from digis import jsonparse
 from digis.errors import DomainError
-from digis.realtime import presence
+from digis.realtime import presence, rooms
 from digis.realtime.auth import BEARER_SUBPROTOCOL
 from digis.realtime.events import user_group_name
 from digis.realtime.registry import handler_for
@@ -61,6 +61,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code):
+        # Rooms first: their leave hooks (a host leaving a stream) must run even
+        # if what follows fails.
+        await rooms.leave_all(self)
         if self.group:
             group, self.group = self.group, None
             try:
