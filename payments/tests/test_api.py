@@ -61,6 +61,7 @@ def test_eleventh_new_purchase_in_an_hour_is_429(api_as, alice, starter, localst
         Purchase.objects.filter(pk=response.json()["id"]).update(status=PurchaseStatus.EXPIRED)
     response = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
     assert response.status_code == 429 and response.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(response["Retry-After"]) <= 3600  # says when to come back
     assert Purchase.objects.filter(user=alice).count() == 10
 
 
