@@ -556,6 +556,7 @@ CALL_CONNECT_TIMEOUT_S = env.int("CALL_CONNECT_TIMEOUT_S", default=60)
 CALL_SILENCE_S = env.int("CALL_SILENCE_S", default=20)
 CALL_RESUME_WINDOW_S = env.int("CALL_RESUME_WINDOW_S", default=60)
 CALL_BUY_TOKENS_URL = env("CALL_BUY_TOKENS_URL", default="/wallet/buy/")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["CallKindEnum"] = "calls.models.CallKind"
 CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "schedule": 15.0}
 
 # --- creators ---
