@@ -2,9 +2,11 @@
 
 import json
 import logging
+import time
 import uuid
 
 import pytest
+import time_machine
 from django.test import override_settings
 from django.urls import path
 from rest_framework.decorators import api_view, permission_classes
@@ -139,6 +141,14 @@ class TestSecurityHeaders:
 
 
 class TestRateLimit:
+    @pytest.fixture(autouse=True)
+    def _one_window(self):
+        # A limit counts in fixed windows (django-ratelimit); on a slow machine a
+        # few 2-second schema requests could straddle a window's end and start
+        # counting again. Frozen, the requests all fall in one window.
+        with time_machine.travel(time.time(), tick=False):
+            yield
+
     @override_settings(GLOBAL_RATE_LIMIT="5/m")
     def test_429_with_retry_after_after_the_ip_limit(self, client):
         statuses = [client.get("/api/schema/").status_code for _ in range(5)]
