@@ -77,11 +77,11 @@ class Run:
                 f"({os.cpu_count()} CPUs, shared with other engineers' work unless the load says otherwise).\n\n")
 
 
-def append_run(section: str, body: str) -> Path:
+def append_run(section: str, body: str, *, path: Path | None = None) -> Path:
     """Add one run's results at the end of ``section`` (a "## ..." heading) in
-    bench/RESULTS.md, creating the section at the end of the file if it is
-    missing. Nothing already in the file is changed: older runs stay as history."""
-    path = Path(__file__).resolve().parent / "RESULTS.md"
+    bench/RESULTS.md (or ``path``), creating the section at the end of the file
+    if it is missing. Nothing already in the file is changed: older runs stay as history."""
+    path = path or Path(__file__).resolve().parent / "RESULTS.md"
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     body = body.strip("\n") + "\n"
     if body.startswith(section + "\n"):
