@@ -148,6 +148,8 @@ def _worker_process(groups, db_env, commands, barrier, results):
                 errors.append(repr(exc))
                 if not ready.broken:
                     ready.abort()
+            finally:
+                connections.close_all()  # this thread's connection back to the pool for the next scenario
 
         threads = [threading.Thread(target=run, args=(i, pair), daemon=True) for i, pair in enumerate(users[scenario])]
         for t in threads:
@@ -350,7 +352,7 @@ def main():
         ratios[key] = (median, low, high, target, median >= target and not errors and check == "ok")
     table = ("| scenario | median /s | spread (min-max) /s | server CPU ms/op | client CPU ms/op | errors |\n"
              "|---|---:|---:|---:|---:|---:|\n" + "\n".join(rows))
-    verdicts = [f"**{key}: {m:.2f}** (rounds {lo:.2f}-{hi:.2f}; target >= {t}: {'met' if ok else '**not met**'})"
+    verdicts = [f"**{key}: {m:.3f}** (rounds {lo:.2f}-{hi:.2f}; target >= {t}: {'met' if ok else '**not met**'})"
                 for key, (m, lo, hi, t, ok) in ratios.items()]
     rounds = " / ".join(f"{r['transfer/floor']:.2f} & {r['tips/floor_hot']:.2f}" for r in per_round)
     print(table)
