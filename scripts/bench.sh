@@ -31,7 +31,7 @@ done
 if [ $quick = 1 ]; then
   declare -A runs=(
     [ledger]="bench/ledger.py --clients 4 --seconds 3 --rounds 2 --processes 2 --no-write"
-    [payments]="bench/payments.py --server --rounds 1|bench/payments.py --sustained --rates 10,20 --duration 10 --no-write"
+    [payments]="bench/payments.py --server --rounds 1 --no-write|bench/payments.py --sustained --rates 10,20 --duration 10 --no-write"
     [explore]="bench/explore.py --creators 1000 --clients 8 --seconds 3 --rounds 1 --single-seconds 1 --no-write"
     [calls]="bench/calls.py --ended 10000 --live 100 --runs 5 --no-write"
   )
