@@ -614,6 +614,7 @@ def delete_account(*, user, actor=None, reason: str = "Deleted by the account ho
         revoke_all_credentials(user=user, reason="deleted")
         _delete_file_on_commit(storage, old_avatar)
         record_audit(actor=actor or user, action="user.delete", target=user, reason=reason, before=before, after={"deleted": True})
+        hooks.user_deleted(user=user)
         _creator_card_changed(user)
     user.refresh_from_db()
     return user

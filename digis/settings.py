@@ -245,6 +245,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 2,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A worker whose Redis goes away waits for it however long it takes (the
+# default gives up after 100 tries and exits), and also treats the errors a
+# half-restarted Redis gives on a channel (kombu's channel_errors) as a lost
+# connection to re-establish, not as a reason to shut down.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 # Where beat keeps its schedule's state (last run of each entry); a writable path.
 CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default="celerybeat-schedule")
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
@@ -556,6 +562,7 @@ CALL_CONNECT_TIMEOUT_S = env.int("CALL_CONNECT_TIMEOUT_S", default=60)
 CALL_SILENCE_S = env.int("CALL_SILENCE_S", default=20)
 CALL_RESUME_WINDOW_S = env.int("CALL_RESUME_WINDOW_S", default=60)
 CALL_BUY_TOKENS_URL = env("CALL_BUY_TOKENS_URL", default="/wallet/buy/")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["CallKindEnum"] = "calls.models.CallKind"
 CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "schedule": 15.0}
 
 # --- creators ---

@@ -43,8 +43,17 @@ def on_user_unbanned(*, user, actor, reason: str) -> None:
     )
 
 
+def on_user_deleted(*, user) -> None:
+    # A deleted account's browsers must stop receiving its pushes (and the
+    # endpoints are personal data). Its notifications stay with the tombstone.
+    from notifications.models import PushSubscription
+
+    PushSubscription.objects.filter(user=user).delete()
+
+
 def register() -> None:
     from accounts import hooks
 
     hooks.user_banned.register(on_user_banned)
     hooks.user_unbanned.register(on_user_unbanned)
+    hooks.user_deleted.register(on_user_deleted)

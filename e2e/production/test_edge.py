@@ -8,7 +8,7 @@ import time
 import pytest
 import websockets
 
-from e2e.clients import ProxyClient, Socket
+from e2e.clients import ProxyClient, Socket, in_own_loop
 
 
 def test_a_forged_x_forwarded_for_does_not_bypass_per_address_limits(deployment):
@@ -47,7 +47,7 @@ def test_json_nested_1000_deep_is_a_400(deployment, signed_in):
     assert not deployment.server_errors()
 
 
-@pytest.mark.asyncio
+@in_own_loop
 async def test_deep_json_over_the_socket_is_refused_and_the_socket_lives(deployment, signed_in):
     alice = signed_in("alice")
     ws = await Socket.open(deployment.url(), client=alice)
@@ -77,8 +77,8 @@ def test_a_60_mib_body_is_refused_with_413_before_it_is_read(deployment):
     assert elapsed < 5
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:{port}", "https://127.0.0.1:1"])
+@in_own_loop
 async def test_sockets_from_another_origin_are_refused(deployment, signed_in, origin):
     alice = signed_in("alice")
     port = deployment.web_processes[0].port

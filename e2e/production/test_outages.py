@@ -79,6 +79,11 @@ class Trickle:
         }
 
 
+def _assert_all_alive(deployment) -> None:
+    dead = [p for p in deployment.processes if not p.alive()]
+    assert not dead, "\n\n".join(f"{p.name} exited with {p.popen.returncode}:\n{p.tail(80)}" for p in dead)
+
+
 def _wait_ready(deployment, seconds: float = 60.0) -> float:
     return deployment.wait_ready(seconds=seconds)
 
@@ -103,7 +108,7 @@ def test_redis_stopped_pages_and_reads_still_answer_and_it_recovers(deployment):
     assert after["non_2xx_3xx"] == 0, after
     assert recovery_s < 15
     assert {p.name + str(i): p.popen.pid for i, p in enumerate(deployment.processes)} == pids
-    assert all(deployment.all_alive().values()), deployment.all_alive()
+    _assert_all_alive(deployment)
 
 
 def test_redis_frozen_requests_do_not_hang(deployment):
@@ -122,7 +127,7 @@ def test_redis_frozen_requests_do_not_hang(deployment):
     # One request per process waits out the cache's timeout (1 s) before it
     # notices; nothing waits for the old 2 s + 500.
     assert outage["slowest_s"] < 3.5, outage
-    assert all(deployment.all_alive().values())
+    _assert_all_alive(deployment)
 
 
 def test_postgres_restart_costs_seconds_not_errors(deployment):
@@ -140,4 +145,4 @@ def test_postgres_restart_costs_seconds_not_errors(deployment):
     assert window["slowest_s"] < 6, window
     assert after["non_2xx_3xx"] == 0, after
     assert recovery_s < 10
-    assert all(deployment.all_alive().values())
+    _assert_all_alive(deployment)

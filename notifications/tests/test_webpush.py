@@ -241,3 +241,16 @@ def test_payload_is_json_the_service_worker_reads(bob):
     body = json.loads(webpush.payload_for(notification))
     assert set(body) >= {"id", "kind", "title", "body", "url", "tag", "require_interaction", "created_at"}
     assert timedelta(0) <= timezone.now() - notification.created_at
+
+
+def test_deleting_an_account_forgets_its_browsers(bob, alice, push_service):
+    from accounts.services import delete_account
+
+    subscribe(bob, push_service.new_browser())
+    subscribe(alice, push_service.new_browser())
+    delete_account(user=bob)
+    assert not PushSubscription.objects.filter(user=bob).exists()
+    assert PushSubscription.objects.filter(user=alice).count() == 1
+    # Nothing the tombstone is still sent reaches a browser.
+    push(make(bob, NotificationKind.MODERATION, text="too late"))
+    assert push_service.rejected == []

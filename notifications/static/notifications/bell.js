@@ -36,6 +36,12 @@ function prepend(notification) {
   if (notification.url) text.href = `/notifications/${notification.id}/open/`;
   body.append(meta, text);
   item.append(body);
+  const template = document.getElementById("notification-read-form");
+  if (template && /^[0-9a-f-]{36}$/.test(String(notification.id))) {
+    const form = template.content.firstElementChild.cloneNode(true);
+    form.action = form.dataset.action.replace("00000000-0000-0000-0000-000000000000", notification.id);
+    item.append(form);
+  }
   list.hidden = false;
   document.getElementById("notification-empty")?.remove();
   list.prepend(item);
