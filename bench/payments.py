@@ -665,6 +665,12 @@ def sustained(args, run, pg, redis, secret, paid_events, balance_of, package, we
         print(f"rate {rate}/s: {len(events)} events paid for in {time.perf_counter() - made:.0f} s; sending for "
               f"{args.duration} s, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
         load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        # What the web processes spend with no request at all, so that the CPU per delivery of a low rate
+        # (where it is divided among few deliveries) can be read.
+        web_pids = [proc.pid for proc in started]
+        idle0 = cpu_ms(web_pids)
+        time.sleep(3)
+        idle = (cpu_ms(web_pids) - idle0) / 3
         results, elapsed = meter.measure(
             f"{rate}/s", lambda: deliver_at_rate([payload for _, payload in events], secret, ports, rate=rate),
             count=lambda result: len(result[0]))
@@ -674,7 +680,7 @@ def sustained(args, run, pg, redis, secret, paid_events, balance_of, package, we
         short = sum(1 for user, _ in sample if balance_of(user=user) != package.total_tokens)
         step = {"rate": rate, "achieved": len(results) / elapsed, "n": len(results), "errors": errors + short,
                 "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
-                "max": max(latencies), "load": load_before,
+                "max": max(latencies), "load": load_before, "idle": idle,
                 "cpu": {name: meter.totals[f"{rate}/s"][name] / len(results) for name in meter.parties}}
         steps.append(step)
         print(f"  achieved {step['achieved']:.1f}/s, p50 {step['p50']:.1f} p95 {step['p95']:.1f} p99 {step['p99']:.1f} "
@@ -686,10 +692,10 @@ def sustained(args, run, pg, redis, secret, paid_events, balance_of, package, we
     passing = [s["rate"] for s in steps if s["p95"] < 100 and not s["errors"]]
     best = max(passing) if passing else None
     table = ("| rate /s | achieved /s | deliveries | p50 ms | p95 ms | p99 ms | max ms | errors | load at start | "
-             "CPU ms/delivery: web | PostgreSQL | Redis | sender |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|\n"
+             "CPU ms/delivery: web | PostgreSQL | Redis | sender | web idle, ms/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n"
              + "\n".join(f"| {s['rate']} | {s['achieved']:.1f} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} "
                          f"| {s['max']:.1f} | {s['errors']} | {s['load']} | {s['cpu'].get('daphne', 0):.2f} "
-                         f"| {s['cpu'].get('postgres', 0):.2f} | {s['cpu'].get('redis', 0):.2f} | {s['cpu'].get('sender', 0):.2f} |"
+                         f"| {s['cpu'].get('postgres', 0):.2f} | {s['cpu'].get('redis', 0):.2f} | {s['cpu'].get('sender', 0):.2f} | {s['idle']:.0f} |"
                          for s in steps))
     verdict = (f"highest rate with p95 < 100 ms: **{best}/s**" if best else "no rate had p95 < 100 ms")
     if steps and steps[-1]["p95"] < 100 and not steps[-1]["errors"]:
@@ -702,7 +708,8 @@ def sustained(args, run, pg, redis, secret, paid_events, balance_of, package, we
                 f"(fsync, synchronous_commit on) and Redis (channel layer, cache) on loopback; distinct signed "
                 f"`payment_intent.succeeded` deliveries at a fixed rate for {args.duration} s per rate (open loop, 64 "
                 "sender threads with keep-alive connections, latency from each delivery's due time to its response), "
-                "rates ascending until p95 reached 100 ms. CPU per delivery from /proc.\n\n"
+                "rates ascending until p95 reached 100 ms. CPU per delivery from /proc (it includes what the web processes "
+                "spend idle, given beside it, which weighs on low rates).\n\n"
                 f"{table}\n\n- {verdict}\n")
         print(f"appended to {append_run('## payments', body)}")
     record_target("payments", f"sustained signed webhooks, {args.duration} s per rate: highest rate with p95 < 100 ms",
