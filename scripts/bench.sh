@@ -6,7 +6,7 @@
 #   make bench                          full sizes, for a quiet machine (~60 min on 2 cores);
 #                                       every run is appended to bench/RESULTS.md with its
 #                                       date, commit and load before and after
-#   make bench ARGS=--quick             small sizes (~10 min): checks the scripts end to end;
+#   make bench ARGS=--quick             small sizes (~10 min quiet, ~25 min at load 6-10): checks the scripts end to end;
 #                                       nothing is written to bench/RESULTS.md
 #   make bench ARGS="ledger payments"   only these (explore, ledger, payments, calls); with --quick too
 #
