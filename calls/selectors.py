@@ -2,9 +2,9 @@
 
 from collections.abc import Iterable
 
-from django.db.models import Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
-from calls.models import LIVE_Q, CallSession
+from calls.models import LIVE_Q, CallSession, CallStatus
 from digis.errors import NotFound
 
 
@@ -44,3 +44,25 @@ def live_call_count() -> int:
 def call_history(user):
     """The calls ``user`` took part in, newest first (the API pages through it by cursor)."""
     return CallSession.objects.filter(Q(fan=user) | Q(creator=user)).select_related("fan", "creator")
+
+
+# --- for the operations console (analytics) ---------------------------------------
+
+
+def live_call_counts() -> dict[str, int]:
+    """{status: calls} over the live states only: one query on the live partial
+    index, whatever the number of ended calls."""
+    rows = CallSession.objects.filter(LIVE_Q).values_list("status").annotate(n=Count("id")).order_by()
+    return {status: n for status, n in rows}
+
+
+def calls_ended_between(start, end):
+    """Calls that ended in [start, end), as plain rows for analytics' rollups:
+    (ended_at, creator_id, end_reason, answered, connected, active_seconds)."""
+    return (
+        CallSession.objects.filter(status=CallStatus.ENDED, ended_at__gte=start, ended_at__lt=end)
+        .annotate(answered=ExpressionWrapper(Q(accepted_at__isnull=False), output_field=BooleanField()))
+        .annotate(connected=ExpressionWrapper(Q(active_at__isnull=False), output_field=BooleanField()))
+        .values_list("ended_at", "creator_id", "end_reason", "answered", "connected", "active_seconds")
+        .order_by()
+    )

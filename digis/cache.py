@@ -54,3 +54,9 @@ class SharedPoolRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = SharedPoolRedisCacheClient
+
+    def raw_redis_client(self):
+        """The shared ``redis.Redis`` client, for data structures the cache API
+        lacks (``digis.realtime.online_set``'s sorted set). Keys go through
+        ``make_key`` so the prefix still applies."""
+        return self._cache.get_client(write=True)

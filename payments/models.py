@@ -96,7 +96,11 @@ class Purchase(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="payments_purchase_user_idx")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="payments_purchase_user_idx"),
+            # The operations console's hourly rollups read purchases by when they were paid.
+            models.Index(fields=["succeeded_at"], condition=Q(succeeded_at__isnull=False), name="payments_purchase_paid_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["payment_intent_id"],

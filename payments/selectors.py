@@ -20,3 +20,18 @@ def purchase_of(user, purchase_id) -> Purchase | None:
 
 def failed_events() -> QuerySet[StripeEvent]:
     return StripeEvent.objects.filter(status="failed").order_by("received_at")
+
+
+# --- for the operations console (analytics rollups) ------------------------------
+
+
+def card_purchases_between(start, end):
+    """Credited card purchases whose payment succeeded in [start, end):
+    (succeeded_at, currency, amount_cents, tokens) rows, for analytics' rollups."""
+    from payments.models import CREDITED_STATES
+
+    return (
+        Purchase.objects.filter(succeeded_at__gte=start, succeeded_at__lt=end, status__in=[s.value for s in CREDITED_STATES])
+        .values_list("succeeded_at", "currency", "amount_cents", "tokens")
+        .order_by()
+    )
