@@ -115,8 +115,6 @@ class Recorder:
             logger.warning("analytics flush failed; keeping the data for the next try", exc_info=True)
             self._put_back(routes, users)
             return 0
-        finally:
-            _release_connection()
         with self._lock:
             days = {day for day, _ in users}
             newest = max(days) if days else None
@@ -148,6 +146,7 @@ class Recorder:
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
             self.flush()
+            _release_connection()
 
     def stop(self) -> None:
         self._stop.set()

@@ -2,6 +2,7 @@
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -43,13 +44,18 @@ def get(mapping, key):
 @register.simple_tag
 def delta(current, previous, better: str = "up"):
     """The change from the previous period: "+12.5 %" (green when better)."""
-    if current is None or previous is None:
+    if current is None or current == "":
         return ""
-    current, previous = float(current), float(previous)
+    try:
+        current = float(current)
+        # A figure the previous period did not have at all (no purchases in that currency) was zero.
+        previous = float(previous) if previous not in (None, "") else 0.0
+    except (TypeError, ValueError):
+        return ""
     if previous == 0:
         if current == 0:
-            return format_html('<span class="delta">±0</span>')
-        return format_html('<span class="delta">new</span>')
+            return mark_safe('<span class="delta">±0</span>')
+        return mark_safe('<span class="delta">new</span>')
     change = (current - previous) / abs(previous) * 100
     good = change > 0 if better == "up" else change < 0
     css = "delta delta-good" if good and abs(change) >= 0.05 else "delta delta-bad" if abs(change) >= 0.05 else "delta"
