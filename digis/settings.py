@@ -517,6 +517,8 @@ if env.bool("CREATORS_BENCH_URLS", default=False):
 MODERATION_AUTO_HIDE_REPORTS = env.int("MODERATION_AUTO_HIDE_REPORTS", default=3)
 # Reports one person may file per hour (the API answers 429 report_rate_limited).
 MODERATION_REPORTS_PER_HOUR = env.int("MODERATION_REPORTS_PER_HOUR", default=10)
+# Two serializers show a report's status: one enum in the schema, named for it.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ReportStatusEnum"] = "moderation.models.ReportStatus"
 
 # --- analytics ---
 # The console's days are days in this zone; rollups are stored per UTC hour.

@@ -58,10 +58,11 @@ class ReportListView(APIView):
     profile, a message or a live stream."""
 
     serializer_class = ReportSerializer
+    pagination_class = OwnReportsPagination  # what the schema shows; get() pages with it
 
     @extend_schema(operation_id="reports_list", responses=ReportSerializer(many=True))
     def get(self, request):
-        paginator = OwnReportsPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.reports_of(request.user), request, view=self)
         return paginator.get_paginated_response(ReportSerializer(page, many=True).data)
 
@@ -146,7 +147,6 @@ QUEUE_PARAMETERS = [
     OpenApiParameter("status", str, enum=list(selectors.QUEUE_STATUSES), description="Default: active (open or in review)."),
     OpenApiParameter("target_kind", str, enum=TargetKind.values),
     OpenApiParameter("assigned", str, enum=["me", "none"]),
-    OpenApiParameter("page", int),
 ]
 
 
@@ -168,12 +168,13 @@ class StaffReportListView(ConsoleAPIView):
 
     required_permission = PERMISSION
     serializer_class = StaffReportSerializer
+    pagination_class = QueuePagination
 
     @extend_schema(operation_id="staff_reports_list", parameters=QUEUE_PARAMETERS,
                    responses={200: StaffReportSerializer(many=True), 400: OpenApiResponse(description="invalid_filter"), 404: NOT_FOUND})
     def get(self, request):
         filters = parse_queue_filters(request.query_params)
-        paginator = QueuePagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.queue(**filters, moderator=request.user), request, view=self)
         return paginator.get_paginated_response(StaffReportSerializer(page, many=True).data)
 

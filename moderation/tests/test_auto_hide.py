@@ -33,6 +33,13 @@ def test_the_third_reporter_hides_the_profile_until_reviewed(creator, reporters,
     entry = AuditEntry.objects.get(action="moderation.auto_hide")
     assert entry.actor is None and entry.after == {"hidden": True, "reporters": 3} and entry.target_id == str(third.pk)
     assert "hidden for now" in Notification.objects.get(recipient=creator, kind="moderation").text
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(moderator)
+    detail = api.get(f"/api/staff/reports/{third.pk}/").json()
+    assert detail["hidden"] is True and detail["audit"][0] == {**detail["audit"][0], "action": "moderation.auto_hide", "actor": None}
+    assert "restore" in detail["actions"] and "hide" not in detail["actions"]
 
     # a moderator finds nothing wrong: dismissing brings it back and says so
     services.take_action(actor=moderator, report_id=third.pk, action="dismiss", reason="Fine")
