@@ -69,8 +69,13 @@ class CreatorHourlyCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["stat", "hour", "creator", "subgroup"], name="analytics_creator_hourly_unique"),
+            # Led by the creator: the few creators a table shows are read by it.
+            models.UniqueConstraint(fields=["stat", "creator", "hour", "subgroup"], name="analytics_creator_hourly_unique"),
             models.CheckConstraint(condition=~Q(value=0), name="analytics_creator_hourly_no_zero_rows"),
+        ]
+        indexes = [
+            # Ranking every creator over a span reads this index only (PostgreSQL).
+            models.Index(fields=["stat", "subgroup", "hour"], include=["creator", "value"], name="analytics_creator_hourly_rank"),
         ]
 
 
@@ -98,8 +103,11 @@ class CreatorDailyCount(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["stat", "day", "creator", "subgroup"], name="analytics_creator_daily_unique"),
+            models.UniqueConstraint(fields=["stat", "creator", "day", "subgroup"], name="analytics_creator_daily_unique"),
             models.CheckConstraint(condition=~Q(value=0), name="analytics_creator_daily_no_zero_rows"),
+        ]
+        indexes = [
+            models.Index(fields=["stat", "subgroup", "day"], include=["creator", "value"], name="analytics_creator_daily_rank"),
         ]
 
 

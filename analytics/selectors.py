@@ -234,8 +234,10 @@ def stat_totals(stats: tuple, period: Period, *, now=None) -> dict:
     return totals
 
 
-def creator_totals(stat: str, period: Period, *, now=None, creator_ids=None, by_subgroup: bool = True) -> dict:
-    """{(creator_id, subgroup): value} (or {creator_id: value}) over the period."""
+def creator_totals(stat: str, period: Period, *, now=None, creator_ids=None, subgroup: str | None = None,
+                   by_subgroup: bool = True) -> dict:
+    """{(creator_id, subgroup): value} (or {creator_id: value}) over the period,
+    for every creator or only ``creator_ids``, every subgroup or only ``subgroup``."""
     now = now or timezone.now()
     source = STAT_SOURCE[stat]
     (d0, d1), (h0, h1), (l0, l1) = _layers(period, now, source)
@@ -247,21 +249,22 @@ def creator_totals(stat: str, period: Period, *, now=None, creator_ids=None, by_
             key = (str(row[0]), row[1]) if by_subgroup else str(row[0])
             out[key] += row[-1]
 
+    def narrowed(rows):
+        if creator_ids is not None:
+            rows = rows.filter(creator_id__in=list(creator_ids))
+        if subgroup is not None:
+            rows = rows.filter(subgroup=subgroup)
+        return rows.values_list(*keys).annotate(total=Sum("value")).order_by()
+
     if d1 > d0:
-        rows = CreatorDailyCount.objects.filter(stat=stat, day__gte=d0, day__lt=d1)
-        if creator_ids is not None:
-            rows = rows.filter(creator_id__in=creator_ids)
-        add(rows.values_list(*keys).annotate(total=Sum("value")).order_by())
+        add(narrowed(CreatorDailyCount.objects.filter(stat=stat, day__gte=d0, day__lt=d1)))
     if h1 > h0:
-        rows = CreatorHourlyCount.objects.filter(stat=stat, hour__gte=h0, hour__lt=h1)
-        if creator_ids is not None:
-            rows = rows.filter(creator_id__in=creator_ids)
-        add(rows.values_list(*keys).annotate(total=Sum("value")).order_by())
+        add(narrowed(CreatorHourlyCount.objects.filter(stat=stat, hour__gte=h0, hour__lt=h1)))
     if l1 > l0:
         wanted = {str(c) for c in creator_ids} if creator_ids is not None else None
-        for (row_stat, creator_id, subgroup, _hour), value in _live_rows(source, l0, l1).creator.items():
-            if row_stat == stat and (wanted is None or creator_id in wanted):
-                out[(creator_id, subgroup) if by_subgroup else creator_id] += value
+        for (row_stat, creator_id, row_subgroup, _hour), value in _live_rows(source, l0, l1).creator.items():
+            if row_stat == stat and (wanted is None or creator_id in wanted) and (subgroup is None or row_subgroup == subgroup):
+                out[(creator_id, row_subgroup) if by_subgroup else creator_id] += value
     return {key: value for key, value in out.items() if value}
 
 
@@ -327,7 +330,7 @@ def _users(ids) -> dict:
 
 def top_creators(period: Period, *, limit: int = 10, now=None) -> list[dict]:
     """Creators by net earnings in the period (charges less refunds, after the platform fee)."""
-    totals = creator_totals("earnings", period, now=now, by_subgroup=False)
+    totals = creator_totals("earnings_total", period, now=now, by_subgroup=False)
     top = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
     ids = [creator_id for creator_id, _ in top]
     breakdown = creator_totals("earnings", period, now=now, creator_ids=ids) if ids else {}
@@ -348,28 +351,42 @@ def top_creators(period: Period, *, limit: int = 10, now=None) -> list[dict]:
 
 
 def creator_calls(period: Period, *, limit: int = 20, now=None) -> list[dict]:
-    """Call success per creator, the creators with the most calls first."""
-    rung = {creator_id: value for (creator_id, subgroup), value in creator_totals("calls", period, now=now).items() if subgroup == "rung"}
+    """Call success per creator, the creators with the most calls first. The
+    median duration of each is exact, from their calls (calls.selectors)."""
+    from calls.selectors import connected_seconds_by_creator
+
+    now = now or timezone.now()
+    rung = creator_totals("calls", period, now=now, subgroup="rung", by_subgroup=False)
     top = sorted(rung.items(), key=lambda item: (-item[1], item[0]))[:limit]
     ids = [creator_id for creator_id, _ in top]
     if not ids:
         return []
     outcomes = creator_totals("calls", period, now=now, creator_ids=ids)
-    durations = creator_totals("call_duration", period, now=now, creator_ids=ids)
     seconds = creator_totals("call_seconds", period, now=now, creator_ids=ids)
+    start, end = period.bounds(now)
+    durations = connected_seconds_by_creator(ids, start, end)
     users = _users(ids)
     rows = []
     for creator_id, _ in top:
         user = users.get(creator_id)
         counts = {subgroup: value for (cid, subgroup), value in outcomes.items() if cid == creator_id}
-        hist = {subgroup: value for (cid, subgroup), value in durations.items() if cid == creator_id}
-        rows.append({
+        row = {
             "creator_id": creator_id,
             "username": user.username if user else "",
             "name": user.public_name if user else "",
-            **figures.calls(counts, hist, seconds.get((creator_id, ""), 0)),
-        })
+            **figures.calls(counts, {}, seconds.get((creator_id, ""), 0)),
+        }
+        row["median_seconds"] = _median(durations.get(creator_id, []))
+        rows.append(row)
     return rows
+
+
+def _median(values: list[int]) -> int | None:
+    """The lower median (a real call's duration, like the platform-wide nearest rank)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def active_users(period: Period, *, now=None) -> dict:

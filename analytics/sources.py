@@ -14,7 +14,8 @@ it shows is exact up to now and there is one definition of every number.
 - ``purchases``: card purchases credited, by currency: money (cents), count
   and tokens, in the hour the payment succeeded.
 - ``calls``: calls by outcome in the hour they ended (a call's outcome is only
-  known then), connected seconds and a duration histogram; also per creator.
+  known then), connected seconds and a duration histogram; per creator the
+  outcomes and connected seconds.
 """
 
 import datetime as dt
@@ -72,7 +73,8 @@ def account_class(kind: str, system_code: str) -> str:
 class LedgerSource(Source):
     name = "ledger"
     hourly_stats = ("ledger",)
-    creator_stats = ("earnings",)
+    # Net earnings by kind, and their total (one row per creator and hour, to rank by).
+    creator_stats = ("earnings", "earnings_total")
 
     def compute(self, start, end) -> Rows:
         from ledger.models import AccountKind, Entry, TransactionKind
@@ -101,6 +103,7 @@ class LedgerSource(Source):
         )
         for hour, creator_id, kind, total in earnings:
             rows.add("earnings", kind, hour, int(total or 0), creator_id=creator_id)
+            rows.add("earnings_total", "", hour, int(total or 0), creator_id=creator_id)
         return rows
 
     def earliest(self):
@@ -139,7 +142,9 @@ CALL_OUTCOMES = ("rung", "answered", "connected", "completed", "insufficient_fun
 class CallsSource(Source):
     name = "calls"
     hourly_stats = ("calls", "call_seconds", "call_duration")
-    creator_stats = ("calls", "call_seconds", "call_duration")
+    # Per creator no duration histogram (it would be most of the rows): the
+    # console computes the median of the few creators it shows from their calls.
+    creator_stats = ("calls", "call_seconds")
 
     def compute(self, start, end) -> Rows:
         from calls.selectors import calls_ended_between
@@ -160,7 +165,6 @@ class CallsSource(Source):
                 rows.add("call_seconds", "", hour, seconds)
                 rows.add("call_seconds", "", hour, seconds, creator_id=creator_id)
                 rows.add("call_duration", bucket, hour, 1)
-                rows.add("call_duration", bucket, hour, 1, creator_id=creator_id)
         return rows
 
     def earliest(self):

@@ -1,6 +1,7 @@
 """Reads other apps share: who is busy in a call, and a call as its parties see it."""
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
@@ -66,3 +67,28 @@ def calls_ended_between(start, end):
         .values_list("ended_at", "creator_id", "end_reason", "answered", "connected", "active_seconds")
         .order_by()
     )
+
+
+# A call never lasts a week: bounding the start lets the per-creator history
+# index serve a search by end time.
+_LONGEST_CALL = timedelta(days=7)
+
+
+def connected_seconds_by_creator(creator_ids: Iterable, start, end) -> dict[str, list[int]]:
+    """{creator id: [seconds both were present, per call]} for these creators'
+    connected calls that ended in [start, end) (the console's per-creator median)."""
+    ids = [str(creator_id) for creator_id in creator_ids]
+    if not ids:
+        return {}
+    rows = (
+        CallSession.objects.filter(
+            creator_id__in=ids, status=CallStatus.ENDED, active_at__isnull=False, ended_at__gte=start, ended_at__lt=end,
+            requested_at__gte=start - _LONGEST_CALL, requested_at__lt=end,
+        )
+        .values_list("creator_id", "active_seconds")
+        .order_by()
+    )
+    out: dict[str, list[int]] = {}
+    for creator_id, seconds in rows:
+        out.setdefault(str(creator_id), []).append(seconds)
+    return out

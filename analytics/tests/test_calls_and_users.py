@@ -60,7 +60,8 @@ def test_call_success_per_creator(calls_day):
     assert list(rows) == ["bob", "carol"]  # most calls first
     bob = rows["bob"]
     assert (bob["rung"], bob["answered"], bob["connected"], bob["ended_normally"], bob["dropped"], bob["failed"]) == (8, 7, 6, 5, 1, 1)
-    assert 90 <= bob["median_seconds"] <= 90 * 1.09  # 30 60 90 120 300 600 -> nearest rank 3 of 6 = 90
+    assert bob["median_seconds"] == 90  # connected: 30 60 90 120 300 600 -> the lower median, exact
+    assert rows["carol"]["median_seconds"] == 45
     carol = rows["carol"]
     assert (carol["rung"], carol["connected"], carol["declined"]) == (2, 1, 1)
 
