@@ -75,7 +75,8 @@ class CreatorHourlyCount(models.Model):
         ]
         indexes = [
             # Ranking every creator over a span reads this index only (PostgreSQL).
-            models.Index(fields=["stat", "subgroup", "hour"], include=["creator", "value"], name="analytics_creator_hourly_rank"),
+            # (All key columns, not INCLUDE: SQLite, the embedded default, has no covering indexes.)
+            models.Index(fields=["stat", "subgroup", "hour", "creator", "value"], name="analytics_creator_hourly_rank"),
         ]
 
 
@@ -107,7 +108,7 @@ class CreatorDailyCount(models.Model):
             models.CheckConstraint(condition=~Q(value=0), name="analytics_creator_daily_no_zero_rows"),
         ]
         indexes = [
-            models.Index(fields=["stat", "subgroup", "day"], include=["creator", "value"], name="analytics_creator_daily_rank"),
+            models.Index(fields=["stat", "subgroup", "day", "creator", "value"], name="analytics_creator_daily_rank"),
         ]
 
 
