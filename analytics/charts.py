@@ -73,7 +73,8 @@ def chart(*, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequ
         name, points = series[0]
         bar_w = max(1.0, slot * 0.7)
         for i, value in enumerate(points):
-            value = value or 0
+            if not value:
+                continue  # a zero is the axis itself
             x = LEFT + slot * i + (slot - bar_w) / 2
             y0, y1 = sorted((y(0), y(value)))
             parts.append(
@@ -83,7 +84,7 @@ def chart(*, title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequ
     else:
         for index, (name, points) in enumerate(series):
             coords = " ".join(f"{LEFT + slot * (i + 0.5):.1f},{y(v or 0):.1f}" for i, v in enumerate(points))
-            parts.append(f'<polyline class="line series-{index % 6}" points="{coords}"><title>{escape(name)}</title></polyline>')
+            parts.append(f'<polyline class="line series-{index % 6}" fill="none" points="{coords}"><title>{escape(name)}</title></polyline>')
     parts.append("</svg>")
     return mark_safe("".join(parts))
 

@@ -92,9 +92,24 @@ def report_page(request, report_id):
     detail = api.report_detail(report, request.user)
     return render(request, "moderation/report.html", {
         **detail,
+        "content_facts": _facts(detail["content"]),
         "action_labels": services.ACTION_LABELS,
         "is_mine": report.assigned_to_id == request.user.pk,
     })
+
+
+def _facts(content: dict | None) -> list[tuple[str, str]]:
+    """The preview's short facts as label/value pairs ("hidden": True -> "Hidden", "Yes")."""
+    if not content:
+        return []
+    facts = []
+    for key, value in content.items():
+        if key in ("title", "text", "url"):
+            continue
+        if isinstance(value, bool):
+            value = "Yes" if value else "No"
+        facts.append((key.replace("_", " ").capitalize(), value))
+    return facts
 
 
 @console_page(PERMISSION)
