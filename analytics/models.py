@@ -3,18 +3,21 @@
 The source of truth stays where it is (the ledger, purchases, calls); these
 tables hold what the dashboard reads instead of scanning millions of rows:
 
-- ``HourlyCount`` / ``CreatorHourlyCount``: one row per stat, subgroup (and
-  creator) and UTC hour that had anything in it. No zero rows: a missing row
-  is a zero. Filled by ``analytics.rollups.fill`` for whole hours only, under a
-  ``FillState`` per source, so the job is re-runnable: a filled hour is
-  deleted and written again in one transaction, with the same result.
-- ``DailyCount`` / ``CreatorDailyCount``: the same stats summed over the
-  days of ``ANALYTICS_TIME_ZONE`` (derived from the hourly rows, so a day in
-  Tokyo and a day in New York are both right). Long periods read these.
+- ``HourlyCount``: one row per stat, subgroup and UTC hour that had anything
+  in it. No zero rows: a missing row is a zero. Filled by
+  ``analytics.rollups`` for whole hours only, under a ``FillState`` per
+  source, so the job is re-runnable: a filled hour is deleted and written
+  again in one transaction, with the same result.
+- ``DailyCount``: the same stats summed over the days of
+  ``ANALYTICS_TIME_ZONE`` (derived from the hourly rows, so a day in Tokyo
+  and a day in New York are both right). Long periods read these.
+- ``CreatorDailyCount``: per creator and local day, straight from the source
+  (per hour they would be about as many rows as the source has).
 - ``RouteHour`` / ``RouteDay``: API latency histograms and error counts per
   route, merged in by each web process's recorder (``analytics.recorder``)
   every few seconds, never one write per request.
-- ``ActiveUserDay``: who was active on which local day (DAU/WAU/MAU).
+- ``ActiveUserDay``: who was active on which local day (DAU/WAU/MAU), and
+  ``ActiveUser``: each user's last active day.
 
 Only ``analytics.rollups`` and ``analytics.recorder`` write here.
 """
@@ -57,29 +60,6 @@ class HourlyCount(models.Model):
         return f"{self.stat}[{self.subgroup}] {self.hour:%Y-%m-%d %H}:00Z = {self.value}"
 
 
-class CreatorHourlyCount(models.Model):
-    id = models.BigAutoField(primary_key=True)
-    stat = models.CharField(max_length=40)
-    # No database FK: a rollup row must never block deleting or anonymising a
-    # user, and the console joins users only for the few rows it shows.
-    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
-    subgroup = models.CharField(max_length=80, blank=True, default="")
-    hour = models.DateTimeField()
-    value = models.BigIntegerField()
-
-    class Meta:
-        constraints = [
-            # Led by the creator: the few creators a table shows are read by it.
-            models.UniqueConstraint(fields=["stat", "creator", "hour", "subgroup"], name="analytics_creator_hourly_unique"),
-            models.CheckConstraint(condition=~Q(value=0), name="analytics_creator_hourly_no_zero_rows"),
-        ]
-        indexes = [
-            # Ranking every creator over a span reads this index only (PostgreSQL).
-            # (All key columns, not INCLUDE: SQLite, the embedded default, has no covering indexes.)
-            models.Index(fields=["stat", "subgroup", "hour", "creator", "value"], name="analytics_creator_hourly_rank"),
-        ]
-
-
 class DailyCount(models.Model):
     id = models.BigAutoField(primary_key=True)
     stat = models.CharField(max_length=40)
@@ -95,8 +75,12 @@ class DailyCount(models.Model):
 
 
 class CreatorDailyCount(models.Model):
+    """A stat per creator and local day (the day under way: up to the job's last run)."""
+
     id = models.BigAutoField(primary_key=True)
     stat = models.CharField(max_length=40)
+    # No database FK: a rollup row must never block deleting or anonymising a
+    # user, and the console joins users only for the few rows it shows.
     creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
     subgroup = models.CharField(max_length=80, blank=True, default="")
     day = models.DateField()
@@ -104,10 +88,13 @@ class CreatorDailyCount(models.Model):
 
     class Meta:
         constraints = [
+            # Led by the creator: the few creators a table shows are read by it.
             models.UniqueConstraint(fields=["stat", "creator", "day", "subgroup"], name="analytics_creator_daily_unique"),
             models.CheckConstraint(condition=~Q(value=0), name="analytics_creator_daily_no_zero_rows"),
         ]
         indexes = [
+            # Ranking every creator over a span reads this index only. (All key
+            # columns, not INCLUDE: SQLite, the embedded default, has no covering indexes.)
             models.Index(fields=["stat", "subgroup", "day", "creator", "value"], name="analytics_creator_daily_rank"),
         ]
 
@@ -153,3 +140,11 @@ class ActiveUserDay(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "user"], name="analytics_active_user_day_unique")]
+
+
+class ActiveUser(models.Model):
+    """Each user's last active day: WAU and MAU as of today are one index range
+    (``last_day >= today - 6``) instead of a distinct count over 30 days of rows."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, db_constraint=False, related_name="+")
+    last_day = models.DateField(db_index=True)

@@ -21,19 +21,20 @@ No zero rows are written anywhere: a missing row is a zero.
 
 import datetime as dt
 import logging
+import uuid
 import zoneinfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Min, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics import histogram
 from analytics.models import (
+    ActiveUser,
     ActiveUserDay,
     CreatorDailyCount,
-    CreatorHourlyCount,
     DailyCount,
     FillState,
     HourlyCount,
@@ -102,25 +103,83 @@ def fill_source(name: str, *, now: dt.datetime | None = None, start: dt.datetime
 
 
 def _fill_chunk(source, start: dt.datetime, end: dt.datetime) -> None:
-    rows = source.compute(start, end)
-    hourly, per_creator = rows.nonzero()
+    hourly = source.compute(start, end).nonzero()
     with transaction.atomic():
         state = FillState.objects.select_for_update().get(source=source.name)
-        if source.hourly_stats:
-            HourlyCount.objects.filter(stat__in=source.hourly_stats, hour__gte=start, hour__lt=end).delete()
-            HourlyCount.objects.bulk_create(
-                [HourlyCount(stat=stat, subgroup=subgroup, hour=hour, value=value) for (stat, subgroup, hour), value in hourly.items()],
-                batch_size=5000,
+        HourlyCount.objects.filter(stat__in=source.hourly_stats, hour__gte=start, hour__lt=end).delete()
+        HourlyCount.objects.bulk_create(
+            [HourlyCount(stat=stat, subgroup=subgroup, hour=hour, value=value) for (stat, subgroup, hour), value in hourly.items()],
+            batch_size=5000,
+        )
+        if state.end_time < end:
+            FillState.objects.filter(pk=state.pk).update(end_time=end)
+
+
+# --- per creator, per local day ------------------------------------------------------
+
+
+def creator_state(name: str) -> str:
+    return f"{name}:creators"
+
+
+def creators_filled_until(name: str) -> dt.datetime | None:
+    """Per-creator rows of this source cover everything before this instant
+    (the last day's rows may be a part of that day), in the current zone."""
+    state = FillState.objects.filter(source=creator_state(name)).first()
+    if state is None or state.time_zone != settings.ANALYTICS_TIME_ZONE:
+        return None
+    return state.end_time
+
+
+def fill_creator_days(name: str, *, now: dt.datetime | None = None, rebuild: bool = False) -> int:
+    """Per-creator rows (``CreatorDailyCount``) of a source, day by local day up
+    to the fill target. Returns the days written.
+
+    Each day is written whole from its start: a day still under way (today) is
+    rewritten on every run with what happened so far, and its FillState says
+    up to when. The refill window's days are rewritten too. A changed time
+    zone, or ``rebuild``, starts again from the source's first row.
+    """
+    source = SOURCES[name]
+    if not source.creator_stats:
+        return 0
+    tz = zone()
+    target = fill_target(now)
+    state = FillState.objects.filter(source=creator_state(name)).first()
+    if state is None or rebuild or state.time_zone != settings.ANALYTICS_TIME_ZONE:
+        earliest = source.earliest()
+        begin_at = earliest if earliest is not None else target
+        with transaction.atomic():
+            state, _ = FillState.objects.select_for_update().get_or_create(
+                source=creator_state(name), defaults={"end_time": begin_at, "time_zone": settings.ANALYTICS_TIME_ZONE}
             )
-        if source.creator_stats:
-            CreatorHourlyCount.objects.filter(stat__in=source.creator_stats, hour__gte=start, hour__lt=end).delete()
-            CreatorHourlyCount.objects.bulk_create(
-                [
-                    CreatorHourlyCount(stat=stat, creator_id=creator_id, subgroup=subgroup, hour=hour, value=value)
-                    for (stat, creator_id, subgroup, hour), value in per_creator.items()
-                ],
-                batch_size=5000,
-            )
+            CreatorDailyCount.objects.filter(stat__in=source.creator_stats).delete()
+            FillState.objects.filter(pk=state.pk).update(end_time=min(begin_at, target), time_zone=settings.ANALYTICS_TIME_ZONE)
+    else:
+        begin_at = min(state.end_time - dt.timedelta(hours=settings.ANALYTICS_REFILL_HOURS), target)
+    day = begin_at.astimezone(tz).date()
+    days = 0
+    while local_midnight(day, tz) < target:
+        _fill_creator_day(source, day, min(local_midnight(day + dt.timedelta(days=1), tz), target), tz)
+        days += 1
+        day += dt.timedelta(days=1)
+    return days
+
+
+def _fill_creator_day(source, day: dt.date, end: dt.datetime, tz) -> None:
+    """Rewrite one local day's per-creator rows from its start to ``end``."""
+    rows = source.compute_creators(local_midnight(day, tz), end, tz).nonzero()
+    with transaction.atomic():
+        state = FillState.objects.select_for_update().get(source=creator_state(source.name))
+        CreatorDailyCount.objects.filter(stat__in=source.creator_stats, day=day).delete()
+        CreatorDailyCount.objects.bulk_create(
+            [
+                CreatorDailyCount(stat=stat, creator_id=creator_id, subgroup=subgroup, day=row_day, value=value)
+                for (stat, creator_id, subgroup, row_day), value in rows.items()
+                if row_day == day
+            ],
+            batch_size=5000,
+        )
         if state.end_time < end:
             FillState.objects.filter(pk=state.pk).update(end_time=end)
 
@@ -161,7 +220,7 @@ def fill_days(*, now: dt.datetime | None = None, rebuild: bool = False) -> int:
                 source=DAYS_STATE, defaults={"end_time": local_midnight(begin, tz), "time_zone": settings.ANALYTICS_TIME_ZONE}
             )
             if rebuild:
-                for model in (DailyCount, CreatorDailyCount, RouteDay):
+                for model in (DailyCount, RouteDay):
                     model.objects.all().delete()
                 FillState.objects.filter(pk=state.pk).update(
                     end_time=local_midnight(begin, tz), time_zone=settings.ANALYTICS_TIME_ZONE
@@ -201,13 +260,6 @@ def _fill_days_chunk(first: dt.date, last: dt.date, tz) -> None:
         .annotate(total=Sum("value"))
         .order_by()
     )
-    per_creator = (
-        CreatorHourlyCount.objects.filter(hour__gte=start, hour__lt=end)
-        .annotate(day=TruncDate("hour", tzinfo=tz))
-        .values_list("stat", "creator_id", "subgroup", "day")
-        .annotate(total=Sum("value"))
-        .order_by()
-    )
     routes: dict = {}
     for hour, method, route, count, client, server, total_ms, buckets in RouteHour.objects.filter(
         hour__gte=start, hour__lt=end
@@ -231,19 +283,10 @@ def _fill_days_chunk(first: dt.date, last: dt.date, tz) -> None:
     with transaction.atomic():
         state = FillState.objects.select_for_update().get(source=DAYS_STATE)
         DailyCount.objects.filter(day__gte=first, day__lt=last).delete()
-        CreatorDailyCount.objects.filter(day__gte=first, day__lt=last).delete()
         RouteDay.objects.filter(day__gte=first, day__lt=last).delete()
         DailyCount.objects.bulk_create(
             [DailyCount(stat=stat, subgroup=subgroup, day=day, value=total) for stat, subgroup, day, total in daily if total]
             + active,
-            batch_size=5000,
-        )
-        CreatorDailyCount.objects.bulk_create(
-            [
-                CreatorDailyCount(stat=stat, creator_id=creator_id, subgroup=subgroup, day=day, value=total)
-                for stat, creator_id, subgroup, day, total in per_creator.iterator(chunk_size=5000)
-                if total
-            ],
             batch_size=5000,
         )
         RouteDay.objects.bulk_create(
@@ -267,8 +310,13 @@ def days_filled_until() -> dt.date | None:
 
 
 def fill_all(*, now: dt.datetime | None = None) -> dict:
-    """The periodic job: every source's hours, then the days. Idempotent."""
-    done = {name: fill_source(name, now=now) for name in SOURCES}
+    """The periodic job: every source's hours and per-creator days, then the
+    platform's days. Idempotent."""
+    done = {}
+    for name in SOURCES:
+        done[name] = fill_source(name, now=now)
+        if SOURCES[name].creator_stats:
+            done[creator_state(name)] = fill_creator_days(name, now=now)
     done[DAYS_STATE] = fill_days(now=now)
     return done
 
@@ -307,12 +355,35 @@ def merge_route_hours(routes: dict) -> int:
 
 
 def add_active_users(users: set) -> int:
+    """Record (day, user id) pairs: one ActiveUserDay row each (once), and each
+    user's last active day moved forward (never back)."""
     if not users:
         return 0
     ActiveUserDay.objects.bulk_create(
         [ActiveUserDay(day=day, user_id=user_id) for day, user_id in users], ignore_conflicts=True, batch_size=2000
     )
+    latest: dict = {}
+    for day, user_id in users:
+        if day > latest.get(user_id, dt.date.min):
+            latest[user_id] = day
+    greatest = "GREATEST" if connection.vendor == "postgresql" else "MAX"
+    table = ActiveUser._meta.db_table
+    pairs = sorted(latest.items())
+    with connection.cursor() as cursor:
+        for offset in range(0, len(pairs), 1000):
+            batch = pairs[offset:offset + 1000]
+            cursor.execute(
+                f"INSERT INTO {table} (user_id, last_day) VALUES {', '.join(['(%s, %s)'] * len(batch))} "
+                f"ON CONFLICT (user_id) DO UPDATE SET last_day = {greatest}({table}.last_day, excluded.last_day)",
+                [value for user_id, day in batch for value in (_user_pk(user_id), day)],
+            )
     return len(users)
+
+
+def _user_pk(user_id):
+    from accounts.models import User
+
+    return User._meta.pk.get_db_prep_value(uuid.UUID(str(user_id)), connection)
 
 
 def earliest_day() -> dt.date | None:

@@ -8,6 +8,9 @@ and cheap however long the period is:
 2. later hours the job has filled: ``HourlyCount`` (grouped into local days);
 3. the minutes since the last filled hour: computed from the source tables by
    the same functions the job uses (``analytics.sources``).
+
+Per creator there are two layers: ``CreatorDailyCount`` (today's row holds
+today up to the job's last run) and the minutes since, computed live.
 """
 
 import contextvars
@@ -21,16 +24,8 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from analytics import figures, histogram, rollups
-from analytics.models import (
-    ActiveUserDay,
-    CreatorDailyCount,
-    CreatorHourlyCount,
-    DailyCount,
-    HourlyCount,
-    RouteDay,
-    RouteHour,
-)
-from analytics.sources import SOURCES, STAT_SOURCE
+from analytics.models import ActiveUser, ActiveUserDay, CreatorDailyCount, DailyCount, FillState, HourlyCount, RouteDay, RouteHour
+from analytics.sources import CREATOR_STAT_SOURCE, SOURCES, STAT_SOURCE
 from digis.errors import InvalidInput
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
@@ -167,31 +162,97 @@ def bucket_of(day: dt.date, grain: str) -> dt.date:
     return day
 
 
-# --- the three layers ----------------------------------------------------------------
+# --- the layers --------------------------------------------------------------------
 
-# While one dashboard is built, each source's live minutes are computed once.
-_live_memo: contextvars.ContextVar = contextvars.ContextVar("analytics_live_memo", default=None)
+
+class _Memo:
+    """What one dashboard reads once: the fill states, the rollup rows of its
+    whole span (this period and the previous one), each source's live minutes."""
+
+    def __init__(self):
+        self.fill = None
+        self.live: dict = {}
+        self.live_creators: dict = {}
+        self.daily = None  # (first day, last day, rows)
+        self.hourly = None  # (from, rows)
+        self.routes: dict = {}
+
+
+_memo: contextvars.ContextVar = contextvars.ContextVar("analytics_memo", default=None)
+
+
+@dataclass(frozen=True)
+class Fill:
+    days_end: dt.date | None  # the first local day not in DailyCount
+    hours: dict  # source -> hours filled up to (UTC)
+    creators: dict  # source -> per-creator days filled up to (an instant)
+
+
+def _fill() -> Fill:
+    memo = _memo.get()
+    if memo is not None and memo.fill is not None:
+        return memo.fill
+    states = {state.source: state for state in FillState.objects.all()}
+    days = states.get(rollups.DAYS_STATE)
+    days_end = None
+    if days is not None and days.time_zone == settings.ANALYTICS_TIME_ZONE:
+        days_end = days.end_time.astimezone(rollups.zone()).date()
+    creators = {}
+    for name in SOURCES:
+        state = states.get(rollups.creator_state(name))
+        if state is not None and state.time_zone == settings.ANALYTICS_TIME_ZONE:
+            creators[name] = state.end_time
+    fill = Fill(days_end=days_end, hours={name: states[name].end_time for name in SOURCES if name in states}, creators=creators)
+    if memo is not None:
+        memo.fill = fill
+    return fill
 
 
 def _live_rows(source: str, start: dt.datetime, end: dt.datetime):
-    memo = _live_memo.get()
+    memo = _memo.get()
     if memo is None:
         return SOURCES[source].compute(start, end)
     key = (source, start, end)
-    if key not in memo:
-        memo[key] = SOURCES[source].compute(start, end)
-    return memo[key]
+    if key not in memo.live:
+        memo.live[key] = SOURCES[source].compute(start, end)
+    return memo.live[key]
+
+
+def _live_creator_rows(source: str, start: dt.datetime, end: dt.datetime):
+    memo = _memo.get()
+    if memo is None:
+        return SOURCES[source].compute_creators(start, end, rollups.zone())
+    key = (source, start, end)
+    if key not in memo.live_creators:
+        memo.live_creators[key] = SOURCES[source].compute_creators(start, end, rollups.zone())
+    return memo.live_creators[key]
+
+
+def _daily_rows(stats, d0: dt.date, d1: dt.date) -> list:
+    """(day, stat, subgroup, value) of DailyCount for days [d0, d1)."""
+    memo = _memo.get()
+    if memo is not None and memo.daily is not None and memo.daily[0] <= d0 and d1 <= memo.daily[1]:
+        return [row for row in memo.daily[2] if row[1] in stats and d0 <= row[0] < d1]
+    return list(DailyCount.objects.filter(stat__in=stats, day__gte=d0, day__lt=d1).values_list("day", "stat", "subgroup", "value"))
+
+
+def _hourly_rows(stats, h0: dt.datetime, h1: dt.datetime) -> list:
+    """(hour, stat, subgroup, value) of HourlyCount for hours [h0, h1)."""
+    memo = _memo.get()
+    if memo is not None and memo.hourly is not None and memo.hourly[0] <= h0:
+        return [row for row in memo.hourly[1] if row[1] in stats and h0 <= row[0] < h1]
+    return list(HourlyCount.objects.filter(stat__in=stats, hour__gte=h0, hour__lt=h1).values_list("hour", "stat", "subgroup", "value"))
 
 
 def _layers(period: Period, now: dt.datetime, source: str):
     """(days from DailyCount, [hours from HourlyCount), [live range)) for a source."""
+    fill = _fill()
     start, end = period.bounds(now)
-    days_end = rollups.days_filled_until()
     day_stop = period.start
-    if days_end is not None:
-        day_stop = max(period.start, min(period.end + dt.timedelta(days=1), days_end))
+    if fill.days_end is not None:
+        day_stop = max(period.start, min(period.end + dt.timedelta(days=1), fill.days_end))
     cursor = max(start, min(end, rollups.local_midnight(day_stop)))
-    hours_end = rollups.filled_until(source) or cursor
+    hours_end = fill.hours.get(source) or cursor
     hourly = (cursor, max(cursor, min(end, hours_end)))
     live = (hourly[1], max(hourly[1], end))
     return (period.start, day_stop), hourly, live
@@ -208,18 +269,13 @@ def stat_by_day(stats: tuple, period: Period, *, now: dt.datetime | None = None)
     for source_name, source_stats in by_source.items():
         (d0, d1), (h0, h1), (l0, l1) = _layers(period, now, source_name)
         if d1 > d0:
-            for day, stat, subgroup, value in DailyCount.objects.filter(
-                stat__in=source_stats, day__gte=d0, day__lt=d1
-            ).values_list("day", "stat", "subgroup", "value"):
+            for day, stat, subgroup, value in _daily_rows(source_stats, d0, d1):
                 out[day][(stat, subgroup)] += value
         if h1 > h0:
-            for hour, stat, subgroup, value in HourlyCount.objects.filter(
-                stat__in=source_stats, hour__gte=h0, hour__lt=h1
-            ).values_list("hour", "stat", "subgroup", "value"):
+            for hour, stat, subgroup, value in _hourly_rows(source_stats, h0, h1):
                 out[hour.astimezone(tz).date()][(stat, subgroup)] += value
         if l1 > l0:
-            live = _live_rows(source_name, l0, l1)
-            for (stat, subgroup, hour), value in live.hourly.items():
+            for (stat, subgroup, hour), value in _live_rows(source_name, l0, l1).items():
                 if stat in source_stats:
                     out[hour.astimezone(tz).date()][(stat, subgroup)] += value
     return out
@@ -234,37 +290,41 @@ def stat_totals(stats: tuple, period: Period, *, now=None) -> dict:
     return totals
 
 
-def creator_totals(stat: str, period: Period, *, now=None, creator_ids=None, subgroup: str | None = None,
+def creator_totals(stats, period: Period, *, now=None, creator_ids=None, subgroup: str | None = None,
                    by_subgroup: bool = True) -> dict:
-    """{(creator_id, subgroup): value} (or {creator_id: value}) over the period,
-    for every creator or only ``creator_ids``, every subgroup or only ``subgroup``."""
+    """{(stat, creator_id, subgroup): value} (or {creator_id: value}, one stat)
+    over the period, for every creator or only ``creator_ids``.
+
+    Per-creator rows are per local day (``CreatorDailyCount``); the day still
+    under way is there up to when the job last ran, and the minutes since are
+    computed live from the source.
+    """
     now = now or timezone.now()
-    source = STAT_SOURCE[stat]
-    (d0, d1), (h0, h1), (l0, l1) = _layers(period, now, source)
-    keys = ["creator_id", "subgroup"] if by_subgroup else ["creator_id"]
+    stats = (stats,) if isinstance(stats, str) else tuple(stats)
+    source = CREATOR_STAT_SOURCE[stats[0]]
+    start, end = period.bounds(now)
+    filled = _fill().creators.get(source)
     out: dict = defaultdict(int)
-
-    def add(rows):
-        for row in rows:
-            key = (str(row[0]), row[1]) if by_subgroup else str(row[0])
-            out[key] += row[-1]
-
-    def narrowed(rows):
+    live_from = start
+    if filled is not None and filled > start:
+        last_day = min(period.end, filled.astimezone(rollups.zone()).date())
+        rows = CreatorDailyCount.objects.filter(stat__in=stats, day__gte=period.start, day__lte=last_day)
         if creator_ids is not None:
             rows = rows.filter(creator_id__in=list(creator_ids))
         if subgroup is not None:
             rows = rows.filter(subgroup=subgroup)
-        return rows.values_list(*keys).annotate(total=Sum("value")).order_by()
-
-    if d1 > d0:
-        add(narrowed(CreatorDailyCount.objects.filter(stat=stat, day__gte=d0, day__lt=d1)))
-    if h1 > h0:
-        add(narrowed(CreatorHourlyCount.objects.filter(stat=stat, hour__gte=h0, hour__lt=h1)))
-    if l1 > l0:
+        if by_subgroup:
+            for stat, creator_id, row_subgroup, total in rows.values_list("stat", "creator_id", "subgroup").annotate(t=Sum("value")).order_by():
+                out[(stat, str(creator_id), row_subgroup)] += total
+        else:
+            for creator_id, total in rows.values_list("creator_id").annotate(t=Sum("value")).order_by():
+                out[str(creator_id)] += total
+        live_from = min(end, filled)
+    if end > live_from:
         wanted = {str(c) for c in creator_ids} if creator_ids is not None else None
-        for (row_stat, creator_id, row_subgroup, _hour), value in _live_rows(source, l0, l1).creator.items():
-            if row_stat == stat and (wanted is None or creator_id in wanted) and (subgroup is None or row_subgroup == subgroup):
-                out[(creator_id, row_subgroup) if by_subgroup else creator_id] += value
+        for (stat, creator_id, row_subgroup, _day), value in _live_creator_rows(source, live_from, end).items():
+            if stat in stats and (wanted is None or creator_id in wanted) and (subgroup is None or row_subgroup == subgroup):
+                out[(stat, creator_id, row_subgroup) if by_subgroup else creator_id] += value
     return {key: value for key, value in out.items() if value}
 
 
@@ -338,7 +398,7 @@ def top_creators(period: Period, *, limit: int = 10, now=None) -> list[dict]:
     rows = []
     for rank, (creator_id, net) in enumerate(top, start=1):
         user = users.get(creator_id)
-        by_kind = {subgroup: value for (cid, subgroup), value in breakdown.items() if cid == creator_id}
+        by_kind = {subgroup: value for (_stat, cid, subgroup), value in breakdown.items() if cid == creator_id}
         rows.append({
             "rank": rank,
             "creator_id": creator_id,
@@ -361,20 +421,19 @@ def creator_calls(period: Period, *, limit: int = 20, now=None) -> list[dict]:
     ids = [creator_id for creator_id, _ in top]
     if not ids:
         return []
-    outcomes = creator_totals("calls", period, now=now, creator_ids=ids)
-    seconds = creator_totals("call_seconds", period, now=now, creator_ids=ids)
+    details = creator_totals(("calls", "call_seconds"), period, now=now, creator_ids=ids)
     start, end = period.bounds(now)
     durations = connected_seconds_by_creator(ids, start, end)
     users = _users(ids)
     rows = []
     for creator_id, _ in top:
         user = users.get(creator_id)
-        counts = {subgroup: value for (cid, subgroup), value in outcomes.items() if cid == creator_id}
+        counts = {subgroup: value for (stat, cid, subgroup), value in details.items() if cid == creator_id and stat == "calls"}
         row = {
             "creator_id": creator_id,
             "username": user.username if user else "",
             "name": user.public_name if user else "",
-            **figures.calls(counts, {}, seconds.get((creator_id, ""), 0)),
+            **figures.calls(counts, {}, details.get(("call_seconds", creator_id, ""), 0)),
         }
         row["median_seconds"] = _median(durations.get(creator_id, []))
         rows.append(row)
@@ -390,31 +449,38 @@ def _median(values: list[int]) -> int | None:
 
 
 def active_users(period: Period, *, now=None) -> dict:
-    """DAU per day, and DAU/WAU/MAU as of the period's last day."""
+    """DAU per day, and DAU/WAU/MAU as of the period's last day.
+
+    Days the job has derived come from ``DailyCount``; later days are counted
+    from ``ActiveUserDay``. As of today, WAU and MAU are counts over
+    ``ActiveUser`` (each user's last active day: one index range, however
+    many days the window spans).
+    """
     now = now or timezone.now()
-    days_end = rollups.days_filled_until()
+    days_end = _fill().days_end
     derived = {}
     if days_end is not None:
-        for day, subgroup, value in DailyCount.objects.filter(
-            stat="active_users", day__gte=period.start, day__lte=period.end, day__lt=days_end
-        ).values_list("day", "subgroup", "value"):
+        for day, stat, subgroup, value in _daily_rows(("active_users",), period.start, min(period.end + dt.timedelta(days=1), days_end)):
             derived[(day, subgroup)] = value
     live_from = max(period.start, days_end) if days_end is not None else period.start
-    live = dict(
-        ActiveUserDay.objects.filter(day__gte=live_from, day__lte=period.end).values_list("day").annotate(n=Count("id")).order_by()
-    )
+    live = {}
+    if live_from <= period.end:
+        live = dict(
+            ActiveUserDay.objects.filter(day__gte=live_from, day__lte=period.end).values_list("day").annotate(n=Count("id")).order_by()
+        )
     series = []
     for day in period.day_list():
         value = derived.get((day, "1d"), 0) if days_end is not None and day < days_end else live.get(day, 0)
         series.append({"start": day, "active_users": value})
+    local_today = now.astimezone(rollups.zone()).date()
 
     def window(label: str, size: int) -> int:
         if days_end is not None and period.end < days_end:
-            return derived.get((period.end, label)) or _stored_active(period.end, label)
-        return (
-            ActiveUserDay.objects.filter(day__gt=period.end - dt.timedelta(days=size), day__lte=period.end)
-            .values("user_id").distinct().count()
-        )
+            return derived.get((period.end, label), 0)
+        first = period.end - dt.timedelta(days=size - 1)
+        if period.end == local_today:
+            return ActiveUser.objects.filter(last_day__gte=first).count()
+        return ActiveUserDay.objects.filter(day__gte=first, day__lte=period.end).values("user_id").distinct().count()
 
     return {
         "dau": window("1d", 1),
@@ -425,18 +491,25 @@ def active_users(period: Period, *, now=None) -> dict:
     }
 
 
-def _stored_active(day: dt.date, label: str) -> int:
-    return DailyCount.objects.filter(stat="active_users", subgroup=label, day=day).values_list("value", flat=True).first() or 0
+def _route_rows(model, field: str, lower, upper) -> list:
+    memo = _memo.get()
+    fields = (field, "method", "route", "count", "client_errors", "server_errors", "total_ms", "buckets")
+    cache_key = model.__name__
+    if memo is not None:
+        cached = memo.routes.get(cache_key)
+        if cached is not None and cached[0] <= lower and upper <= cached[1]:
+            return [row for row in cached[2] if lower <= row[0] < upper]
+    return list(model.objects.filter(**{f"{field}__gte": lower, f"{field}__lt": upper}).values_list(*fields))
 
 
 def api_performance(period: Period, *, now=None, limit: int = 50) -> dict:
     """Per route: requests, p50/p95/p99 latency (ms), error rates; and all routes together."""
     now = now or timezone.now()
     start, end = period.bounds(now)
-    days_end = rollups.days_filled_until()
+    days_end = _fill().days_end
     routes: dict = {}
 
-    def add(method, route, count, client, server, total_ms, buckets):
+    def add(_when, method, route, count, client, server, total_ms, buckets):
         entry = routes.setdefault((method, route), [0, 0, 0, 0.0, {}])
         entry[0] += count
         entry[1] += client
@@ -444,15 +517,15 @@ def api_performance(period: Period, *, now=None, limit: int = 50) -> dict:
         entry[3] += total_ms
         histogram.merge(entry[4], buckets)
 
-    fields = ("method", "route", "count", "client_errors", "server_errors", "total_ms", "buckets")
     cursor = start
     if days_end is not None and days_end > period.start:
         day_stop = min(period.end + dt.timedelta(days=1), days_end)
-        for row in RouteDay.objects.filter(day__gte=period.start, day__lt=day_stop).values_list(*fields):
+        for row in _route_rows(RouteDay, "day", period.start, day_stop):
             add(*row)
         cursor = max(start, rollups.local_midnight(day_stop))
-    for row in RouteHour.objects.filter(hour__gte=cursor, hour__lt=end).values_list(*fields):
-        add(*row)
+    if end > cursor:
+        for row in _route_rows(RouteHour, "hour", cursor, end):
+            add(*row)
 
     def summary(method, route, entry):
         count, client, server, total_ms, buckets = entry
@@ -490,22 +563,48 @@ def api_performance(period: Period, *, now=None, limit: int = 50) -> dict:
 def lag(now=None) -> dict:
     """How far behind the job is, per source (the console says so when it is)."""
     now = now or timezone.now()
-    out = {}
-    for name in SOURCES:
-        end = rollups.filled_until(name)
-        out[name] = None if end is None else max(0, int((now - end).total_seconds()))
-    return out
+    fill = _fill()
+    return {name: (None if name not in fill.hours else max(0, int((now - fill.hours[name]).total_seconds()))) for name in SOURCES}
+
+
+DASHBOARD_STATS = ("ledger", "card_purchases", "calls", "call_seconds", "call_duration", "active_users")
 
 
 def dashboard(period: Period, *, grain: str = "day", now=None) -> dict:
-    """Everything on /staff/ for a period, with the previous period of equal length."""
+    """Everything on /staff/ for a period, with the previous period of equal length.
+
+    Reads each kind of rollup row once for both periods (about two dozen
+    queries in all, whatever the period's length) and computes each source's
+    unfilled minutes once.
+    """
     now = now or timezone.now()
     previous = period.previous()
-    token = _live_memo.set({})
+    token = _memo.set(_Memo())
     try:
+        _prefetch(previous.start, period, now)
         return _dashboard(period, previous, grain, now)
     finally:
-        _live_memo.reset(token)
+        _memo.reset(token)
+
+
+def _prefetch(first_day: dt.date, period: Period, now) -> None:
+    memo = _memo.get()
+    fill = _fill()
+    day_end = period.end + dt.timedelta(days=1)
+    if fill.days_end is not None:
+        day_end = min(day_end, fill.days_end)
+    memo.daily = (first_day, day_end, list(
+        DailyCount.objects.filter(stat__in=DASHBOARD_STATS, day__gte=first_day, day__lt=day_end).values_list("day", "stat", "subgroup", "value")
+    ))
+    hours_from = rollups.local_midnight(max(first_day, day_end))
+    memo.hourly = (hours_from, list(
+        HourlyCount.objects.filter(stat__in=DASHBOARD_STATS, hour__gte=hours_from).values_list("hour", "stat", "subgroup", "value")
+    ))
+    fields = ("method", "route", "count", "client_errors", "server_errors", "total_ms", "buckets")
+    memo.routes = {
+        "RouteDay": (first_day, day_end, list(RouteDay.objects.filter(day__gte=first_day, day__lt=day_end).values_list("day", *fields))),
+        "RouteHour": (hours_from, now + dt.timedelta(days=1), list(RouteHour.objects.filter(hour__gte=hours_from).values_list("hour", *fields))),
+    }
 
 
 def _dashboard(period: Period, previous: Period, grain: str, now) -> dict:

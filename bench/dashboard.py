@@ -209,6 +209,27 @@ def timed_requests(client, url: str, runs: int) -> dict:
     return {"p50": statistics.median(samples), "p95": percentile(samples, 0.95), "max": max(samples), "runs": runs}
 
 
+def profile(client) -> None:
+    """Where one 7-day dashboard request spends its time: SQL (each query's wall time) and Python."""
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.get("/staff/?period=7d")
+    with CaptureQueriesContext(connection) as queries:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        client.get("/staff/?period=7d")
+        profiler.disable()
+    timed = sorted(((float(q["time"]), q["sql"][:200]) for q in queries.captured_queries), reverse=True)
+    print(f"{len(timed)} queries, {sum(t for t, _ in timed) * 1000:.0f} ms in SQL; slowest:")
+    for seconds, sql in timed[:12]:
+        print(f"  {seconds * 1000:8.1f} ms  {sql}")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+
+
 def main():
     # A SIGTERM (timeout, Ctrl-C in a wrapper) still stops the servers below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -219,6 +240,8 @@ def main():
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="print one 7-day request's queries and a cProfile summary")
+    parser.add_argument("--keep", action="store_true", help="leave PostgreSQL and Redis running (prints their URLs; stop them yourself)")
     args = parser.parse_args()
 
     pg = Postgres(durable=False, max_connections=50, prefix="digis-bench-dashboard-").start()
@@ -258,8 +281,8 @@ def main():
         rerun_s = time.perf_counter() - started
         with connection.cursor() as c:
             c.execute("VACUUM ANALYZE")
-            c.execute("SELECT (SELECT count(*) FROM analytics_hourlycount), (SELECT count(*) FROM analytics_creatorhourlycount), "
-                      "(SELECT count(*) FROM analytics_dailycount), (SELECT count(*) FROM analytics_creatordailycount)")
+            c.execute("SELECT (SELECT count(*) FROM analytics_hourlycount), (SELECT count(*) FROM analytics_dailycount), "
+                      "(SELECT count(*) FROM analytics_creatordailycount)")
             rollup_rows = c.fetchone()
         print(f"backfill {backfill_s:.0f} s {backfill}, re-run {rerun_s:.1f} s, rows {rollup_rows}")
 
@@ -285,6 +308,8 @@ def main():
         staffer.groups.add(Group.objects.get(name="staff"))
         page = Client()
         page.force_login(staffer)
+        if args.profile:
+            profile(page)
         load_during = os.getloadavg()
         results = {}
         for period in ("7d", "30d", "90d"):
@@ -306,8 +331,11 @@ def main():
         from django.db import connections
 
         connections.close_all()
-        pg.stop()
-        redis.stop()
+        if args.keep:
+            print(f"kept: DATABASE_URL={pg.url} REDIS_URL={redis.url} (pg_ctl -D {pg.data} stop; kill the redis in {redis.workdir})")
+        else:
+            pg.stop()
+            redis.stop()
 
 
 def write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now_plan, results, live, loads, commit, pg_settings):
@@ -325,9 +353,8 @@ def write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now
         f"(500 of them live or ringing), {FANS:,} fans, {CREATORS:,} creators, {ACTIVE_PER_DAY:,} active users a day and "
         f"{ROUTES} routes' latency per hour over {args.days} days. The ledger's triggers were off while seeding.\n\n"
         f"Rollup job: the backfill from nothing took {backfill_s:.0f} s; the next run (what every periodic run costs: new "
-        f"hours, the {refill_hours()}-hour refill window, the last days) {rerun_s:.1f} s. "
-        f"Rows written: {rollup_rows[0]:,} hourly, {rollup_rows[1]:,} per-creator hourly, {rollup_rows[2]:,} daily, "
-        f"{rollup_rows[3]:,} per-creator daily.\n\n"
+        f"hours, the {refill_hours()}-hour refill window, today's per-creator rows, the last days) {rerun_s:.1f} s. "
+        f"Rows written: {rollup_rows[0]:,} hourly, {rollup_rows[1]:,} daily, {rollup_rows[2]:,} per creator and day.\n\n"
         f"Dashboard, signed in as the staff group, through Django's test client (all middleware, view, template; in-process, "
         f"one request at a time), after one warm-up request. Target: p95 < 200 ms.\n\n"
         f"| request | p50 ms | p95 ms | max ms | requests |\n|---|---|---|---|---|\n{rows}\n"

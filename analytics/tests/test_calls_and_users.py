@@ -85,11 +85,11 @@ def test_active_users_daily_weekly_monthly(db, clock):
         dt.date(2026, 3, 27): people[3:5],
         dt.date(2026, 3, 30): people[4:6],
     }
-    for day, users in days.items():
-        for user in users:
-            ActiveUserDay.objects.create(day=day, user=user)
+    for day, users in days.items():  # as the recorder's flushes write them
+        rollups.add_active_users({(day, str(user.pk)) for user in users})
     clock.set(at(2026, 3, 31, 12))
     period = Period(dt.date(2026, 3, 24), dt.date(2026, 3, 30))
+    assert ActiveUserDay.objects.count() == 9
 
     def check(figures):
         assert figures["dau"] == 2  # user4, user5 on the 30th
@@ -102,3 +102,16 @@ def test_active_users_daily_weekly_monthly(db, clock):
     rollups.fill_all(now=at(2026, 3, 31, 12))
     assert rollups.days_filled_until() == dt.date(2026, 3, 31)
     check(selectors.active_users(period))
+
+
+def test_as_of_today_weekly_and_monthly_use_each_users_last_day(db, clock):
+    people = [make_user(f"user{i}") for i in range(4)]
+    rollups.add_active_users({(dt.date(2026, 3, 1), str(people[0].pk)), (dt.date(2026, 3, 25), str(people[1].pk))})
+    rollups.add_active_users({(dt.date(2026, 3, 31), str(people[1].pk)), (dt.date(2026, 3, 31), str(people[2].pk))})
+    rollups.add_active_users({(dt.date(2026, 3, 20), str(people[2].pk))})  # a late flush never moves a last day back
+    clock.set(at(2026, 3, 31, 12))
+    figures = selectors.active_users(Period(dt.date(2026, 3, 25), dt.date(2026, 3, 31)))
+    assert (figures["dau"], figures["wau"], figures["mau"]) == (2, 2, 2)  # user0 was active 31 days ago
+    from analytics.models import ActiveUser
+
+    assert ActiveUser.objects.get(user=people[2]).last_day == dt.date(2026, 3, 31)

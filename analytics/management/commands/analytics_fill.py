@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--since", help="Recompute every hour from this UTC date (YYYY-MM-DD) on.")
-        parser.add_argument("--rebuild-days", action="store_true", help="Derive every local day again (after a time zone change).")
+        parser.add_argument("--rebuild-days", action="store_true", help="Derive every local day again (done by itself after a time zone change).")
 
     def handle(self, *args, since=None, rebuild_days=False, **options):
         start = None
@@ -24,6 +24,7 @@ class Command(BaseCommand):
                 raise CommandError("--since must be a date, YYYY-MM-DD")
         for name in SOURCES:
             hours = rollups.fill_source(name, start=start)
-            self.stdout.write(f"{name}: {hours} hours filled")
+            days = rollups.fill_creator_days(name, rebuild=rebuild_days or start is not None)
+            self.stdout.write(f"{name}: {hours} hours, {days} days per creator filled")
         days = rollups.fill_days(rebuild=rebuild_days or start is not None)
         self.stdout.write(f"days: {days} derived")
