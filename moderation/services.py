@@ -377,7 +377,7 @@ def take_action(*, actor, report_id, action: str, reason: str, days: int | None 
             raise ActionNotAvailable("Another moderator must decide reports about you.", code="own_report")
         hooks = _targets.get(report.target_kind) or TargetHooks(resolver=None)
         before = _state(report, open_reports)
-        decision = _ACTIONS[action](actor=actor, report=report, hooks=hooks, reason=reason.strip(), days=days)
+        decision = _ACTIONS[action](actor=actor, report=report, hooks=hooks, reason=reason.strip(), days=days, note=message)
         now = timezone.now()
         # A dismissal or a warning means the content may stay: if reports hid
         # it automatically, it comes back.
@@ -410,10 +410,13 @@ def take_action(*, actor, report_id, action: str, reason: str, days: int | None 
         if restored and to_reported is None:
             to_reported = f"Your {_noun(report.target_kind)} is visible again: a moderator reviewed the reports about it."
         if to_reported:
-            if message:
-                to_reported = f"{to_reported} Moderator's note: {message}"
+            to_reported = _with_note(to_reported, message)
             _notify(report.target_user, to_reported, report, key=f"{action}:{uuid.uuid4().hex[:8]}")
     return report
+
+
+def _with_note(text: str, note: str) -> str:
+    return f"{text} Moderator's note: {note}" if note else text
 
 
 def _what(report: Report) -> str:
@@ -428,7 +431,7 @@ def _subject(report: Report) -> str:
     return f"a {_noun(report.target_kind)} by @{user.username}"
 
 
-def _dismiss(*, actor, report, hooks, reason, days):
+def _dismiss(*, actor, report, hooks, reason, days, note):
     if report.status not in OPEN_STATUSES:
         raise ActionNotAvailable("This report is already decided.", code="report_closed")
     return Decision(
@@ -438,7 +441,7 @@ def _dismiss(*, actor, report, hooks, reason, days):
     )
 
 
-def _warn(*, actor, report, hooks, reason, days):
+def _warn(*, actor, report, hooks, reason, days, note):
     return Decision(
         to_reported=f"A moderator reviewed {_what(report)} and is warning you: please follow the community rules. "
         "Further reports may lead to a suspension.",
@@ -446,7 +449,7 @@ def _warn(*, actor, report, hooks, reason, days):
     )
 
 
-def _hide(*, actor, report, hooks, reason, days):
+def _hide(*, actor, report, hooks, reason, days, note):
     if hooks.hide is None:
         raise ActionNotAvailable(f"A {_noun(report.target_kind)} cannot be hidden yet.")
     hidden = _active_hide(report.target_kind, report.target_id)
@@ -472,7 +475,7 @@ def _restore(hooks, report, hidden, actor, reason) -> None:
     HiddenTarget.objects.filter(pk=hidden.pk, restored_at__isnull=True).update(restored_at=timezone.now(), restored_by=actor)
 
 
-def _restore_action(*, actor, report, hooks, reason, days):
+def _restore_action(*, actor, report, hooks, reason, days, note):
     hidden = _active_hide(report.target_kind, report.target_id)
     if hidden is None:
         raise ActionNotAvailable("This content is not hidden.", code="not_hidden")
@@ -483,29 +486,33 @@ def _restore_action(*, actor, report, hooks, reason, days):
     )
 
 
-def _suspend(*, actor, report, hooks, reason, days):
+def _suspend(*, actor, report, hooks, reason, days, note):
     from accounts.services import apply_ban
 
     until = timezone.now() + dt.timedelta(days=days)
-    apply_ban(actor=actor, user=report.target_user, reason=reason, until=until)
+    # The person is told by accounts' user_banned hook (notifications), in
+    # these words: not the audit reason, and one notice, not two.
+    notice = f"Your account is suspended for {days} day{'s' if days != 1 else ''} after a moderator reviewed {_what(report)}."
+    apply_ban(actor=actor, user=report.target_user, reason=reason, until=until, notice=_with_note(notice, note))
     return Decision(
-        to_reported=f"Your account is suspended for {days} day{'s' if days != 1 else ''} after a moderator reviewed {_what(report)}.",
+        to_reported=None,
         to_reporter=f"Thanks for your report about {_subject(report)}. A moderator reviewed it and took action against the account.",
         detail={"suspended_until": until.isoformat()},
     )
 
 
-def _ban(*, actor, report, hooks, reason, days):
+def _ban(*, actor, report, hooks, reason, days, note):
     from accounts.services import apply_ban
 
-    apply_ban(actor=actor, user=report.target_user, reason=reason, until=None)
+    notice = f"Your account is banned after a moderator reviewed {_what(report)}."
+    apply_ban(actor=actor, user=report.target_user, reason=reason, until=None, notice=_with_note(notice, note))
     return Decision(
-        to_reported=f"Your account is banned after a moderator reviewed {_what(report)}.",
+        to_reported=None,
         to_reporter=f"Thanks for your report about {_subject(report)}. A moderator reviewed it and took action against the account.",
     )
 
 
-def _freeze(*, actor, report, hooks, reason, days):
+def _freeze(*, actor, report, hooks, reason, days, note):
     if _active_freeze(report.target_user_id) is None:
         try:
             with transaction.atomic():
@@ -521,7 +528,7 @@ def _freeze(*, actor, report, hooks, reason, days):
     )
 
 
-def _lift_freeze(*, actor, report, hooks, reason, days):
+def _lift_freeze(*, actor, report, hooks, reason, days, note):
     freeze = _active_freeze(report.target_user_id)
     if freeze is None:
         raise ActionNotAvailable("Payouts are not frozen.", code="not_frozen")
@@ -534,7 +541,7 @@ def _lift_freeze(*, actor, report, hooks, reason, days):
     )
 
 
-def _refund(*, actor, report, hooks, reason, days):
+def _refund(*, actor, report, hooks, reason, days, note):
     if hooks.refund is None:
         raise ActionNotAvailable(f"There is nothing to refund for a {_noun(report.target_kind)}.")
     outcome = hooks.refund(

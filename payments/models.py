@@ -59,6 +59,14 @@ class PurchaseStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
     DISPUTED = "disputed", "Disputed"
     CHARGEBACK = "chargeback", "Dispute lost"
+    # Never paid within PAYMENTS_PURCHASE_EXPIRE_S (its PaymentIntent was
+    # cancelled at Stripe), or its PaymentIntent was cancelled otherwise.
+    EXPIRED = "expired", "Expired (not paid)"
+
+
+# States in which a purchase may still be paid: waiting, or declined once (the
+# same PaymentIntent takes another card).
+PAYABLE_STATES = (PurchaseStatus.PENDING, PurchaseStatus.FAILED)
 
 
 # States in which the package's tokens have been credited to the wallet.
@@ -98,6 +106,8 @@ class Purchase(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "-created_at"], name="payments_purchase_user_idx"),
+            # The expiry sweep reads only purchases that may still be paid.
+            models.Index(fields=["created_at"], condition=Q(status__in=["pending", "failed"]), name="payments_purchase_open_idx"),
             # The operations console's hourly rollups read purchases by when they were paid.
             models.Index(fields=["succeeded_at"], condition=Q(succeeded_at__isnull=False), name="payments_purchase_paid_idx"),
         ]

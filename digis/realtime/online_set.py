@@ -9,8 +9,9 @@ the future gives exactly the users ``presence.is_online`` would say yes to,
 in O(log n), and a process that dies without saying goodbye leaves nothing
 behind for longer than the presence TTL.
 
-Without Redis (the embedded default: one process) a dict in this process
-plays the sorted set.
+Without Redis (the embedded default: one process), and while the cache holds
+Redis for away (``digis.cache``: presence is per process then), a dict in
+this process plays the sorted set.
 """
 
 import threading
@@ -18,6 +19,11 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# What counts as "Redis is away" (as digis.cache.UNAVAILABLE).
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 _KEY = "presence:online-set"
 _local: dict[str, float] = {}
@@ -25,9 +31,15 @@ _local_lock = threading.Lock()
 
 
 def _redis():
-    """The cache's own redis.Redis client, or None on a non-Redis cache."""
+    """The cache's own redis.Redis client, or None on a non-Redis cache or while Redis is away."""
     client_for = getattr(cache, "raw_redis_client", None)
     return client_for() if client_for is not None else None
+
+
+def _away(exc: Exception) -> None:
+    from digis.cache import redis_unavailable
+
+    redis_unavailable(exc)
 
 
 def _key() -> str:
@@ -37,41 +49,48 @@ def _key() -> str:
 def touch(user_id, ttl: int | None = None) -> None:
     expires = time.time() + (ttl if ttl is not None else settings.PRESENCE_TTL_S)
     client = _redis()
-    if client is None:
-        with _local_lock:
-            _local[str(user_id)] = expires
-        return
-    client.zadd(_key(), {str(user_id): expires})
+    if client is not None:
+        try:
+            client.zadd(_key(), {str(user_id): expires})
+            return
+        except UNAVAILABLE as exc:
+            _away(exc)
+    with _local_lock:
+        _local[str(user_id)] = expires
 
 
 def remove(user_id) -> None:
+    with _local_lock:
+        _local.pop(str(user_id), None)
     client = _redis()
-    if client is None:
-        with _local_lock:
-            _local.pop(str(user_id), None)
-        return
-    client.zrem(_key(), str(user_id))
+    if client is not None:
+        try:
+            client.zrem(_key(), str(user_id))
+        except UNAVAILABLE as exc:
+            _away(exc)
 
 
 def count() -> int:
     """Users online now (expired members are dropped on the way)."""
     now = time.time()
     client = _redis()
-    if client is None:
-        with _local_lock:
-            for user_id in [u for u, expires in _local.items() if expires <= now]:
-                del _local[user_id]
-            return len(_local)
-    pipe = client.pipeline(transaction=False)
-    pipe.zremrangebyscore(_key(), "-inf", now)
-    pipe.zcount(_key(), f"({now}", "+inf")
-    return int(pipe.execute()[1])
+    if client is not None:
+        try:
+            pipe = client.pipeline(transaction=False)
+            pipe.zremrangebyscore(_key(), "-inf", now)
+            pipe.zcount(_key(), f"({now}", "+inf")
+            return int(pipe.execute()[1])
+        except UNAVAILABLE as exc:
+            _away(exc)
+    with _local_lock:
+        for user_id in [u for u, expires in _local.items() if expires <= now]:
+            del _local[user_id]
+        return len(_local)
 
 
 def clear() -> None:
+    with _local_lock:
+        _local.clear()
     client = _redis()
-    if client is None:
-        with _local_lock:
-            _local.clear()
-        return
-    client.delete(_key())
+    if client is not None:
+        client.delete(_key())

@@ -7,13 +7,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0001_initial'),
+        ('payments', '0004_purchase_expiry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='callsession',
-            index=models.Index(condition=models.Q(('status', 'ended')), fields=['ended_at'], name='calls_ended_at_idx'),
+            model_name='purchase',
+            index=models.Index(condition=models.Q(('succeeded_at__isnull', False)), fields=['succeeded_at'], name='payments_purchase_paid_idx'),
         ),
     ]

@@ -7,13 +7,13 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_drop_event_delivery_counter'),
+        ('calls', '0002_staff_end_and_refund'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='purchase',
-            index=models.Index(condition=models.Q(('succeeded_at__isnull', False)), fields=['succeeded_at'], name='payments_purchase_paid_idx'),
+            model_name='callsession',
+            index=models.Index(condition=models.Q(('status', 'ended')), fields=['ended_at'], name='calls_ended_at_idx'),
         ),
     ]
