@@ -551,7 +551,7 @@ def _refund(*, actor, report, hooks, reason, days, note):
     # Refunded content is taken down too: nobody should pay for it again.
     detail = {"refunds": int(outcome.get("refunds", 0)), "tokens": int(outcome.get("tokens", 0))}
     if hooks.hide is not None:
-        _hide(actor=actor, report=report, hooks=hooks, reason=reason, days=days)
+        _hide(actor=actor, report=report, hooks=hooks, reason=reason, days=days, note=note)
     return Decision(
         to_reported=f"A moderator reviewed {_what(report)}, took it down and refunded the {detail['refunds']} "
         f"purchase{'s' if detail['refunds'] != 1 else ''} of it ({detail['tokens']} tokens).",

@@ -92,10 +92,16 @@ def test_suspend_for_days_and_ban_for_good_through_accounts(moderator, creator, 
     assert "suspended for 7 days" in notices(creator)[0]
     assert "took action against the account" in notices(reporters[0])[0]
 
-    services.take_action(actor=moderator, report_id=report.pk, action="ban", reason="Came back and did it again")
+    services.take_action(actor=moderator, report_id=report.pk, action="ban", reason="Came back and did it again",
+                         message="Appeals go to support.")
     carol.refresh_from_db()
     assert carol.is_banned and carol.banned_until is None
-    assert "banned" in notices(creator)[0]
+    # One notice per decision (accounts' user_banned hook carries moderation's
+    # words), never the audit reason, and the moderator's note
+    told = notices(creator)
+    assert len(told) == 2
+    assert any("banned after a moderator reviewed" in text and "Appeals go to support." in text for text in told)
+    assert not any("Scam" in text or "did it again" in text for text in told)
 
 
 @pytest.mark.parametrize("days", [None, 0, 366, True])
