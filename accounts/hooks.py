@@ -40,7 +40,8 @@ class Hook:
 
 
 # A moderator banned (until=None) or suspended (until=a datetime) a user.
-user_banned = Hook("user_banned", "user, actor, reason, until")
+# notice: what to tell the person, or None (then the reason is what they read).
+user_banned = Hook("user_banned", "user, actor, reason, until, notice")
 # A moderator lifted a ban or suspension that was in force.
 user_unbanned = Hook("user_unbanned", "user, actor, reason")
 # The account holder (or an admin) deleted the account; its row is now a

@@ -423,12 +423,22 @@ def revoke_all_credentials(*, user, reason: str) -> None:
     close_sockets_on_commit([user.pk], reason=reason)
 
 
-def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User:
+def ban_user(*, actor, user, reason: str, until: datetime | None = None, notice: str | None = None) -> User:
     """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once."""
+    _check_may_moderate(actor, user)
+    with transaction.atomic(durable=True):
+        return apply_ban(actor=actor, user=user, reason=reason, until=until, notice=notice)
+
+
+def apply_ban(*, actor, user, reason: str, until: datetime | None = None, notice: str | None = None) -> User:
+    """``ban_user`` as a step of the caller's transaction (moderation's report
+    actions ban and resolve the report together). Same checks, same audit.
+    ``notice``: the words the person is told (the ``user_banned`` hook), when
+    the audit ``reason`` is not meant for them."""
     _check_may_moderate(actor, user)
     if until is not None and until <= timezone.now():
         raise InvalidInput("The suspension must end in the future.", fields={"until": ["Must be in the future."]})
-    with transaction.atomic(durable=True):
+    with transaction.atomic(savepoint=False):
         user = User.objects.select_for_update().get(pk=user.pk)
         before = _ban_snapshot(user)
         now = timezone.now()
@@ -440,7 +450,7 @@ def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User
             reason=reason, before=before, after=_ban_snapshot(user),
         )
         _creator_card_changed(user)
-        hooks.user_banned(user=user, actor=actor, reason=reason.strip(), until=until)
+        hooks.user_banned(user=user, actor=actor, reason=reason.strip(), until=until, notice=notice)
     return user
 
 

@@ -54,6 +54,10 @@ class CreatorProfile(models.Model):
     # Denormalised for the "popular" sort; only creators.services.follow/unfollow
     # change it, in the same transaction as the Follow row.
     follower_count = models.PositiveIntegerField(default=0)
+    # Set while moderation hides the profile (reported by several people and
+    # waiting for review, or taken down): it is then listed nowhere public.
+    # Only creators.services.set_profile_hidden changes it.
+    hidden_at = models.DateTimeField(null=True, blank=True)
     categories = models.ManyToManyField(Category, through="CreatorCategory", related_name="creators", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -50,13 +50,15 @@ def _card_ttl() -> int:
 
 
 def listed_profiles():
-    """Profiles that may appear anywhere public: active, not banned, not deleted creators."""
+    """Profiles that may appear anywhere public: active, not banned, not deleted
+    creators whose profile moderation has not hidden."""
     now = timezone.now()
     return CreatorProfile.objects.filter(
         Q(user__banned_at__isnull=True) | Q(user__banned_until__lte=now),
         user__is_active=True,
         user__role="creator",
         user__deleted_at__isnull=True,
+        hidden_at__isnull=True,
     )
 
 

@@ -221,3 +221,28 @@ def unfollow_creator(*, follower, creator_user_id) -> bool:
         CreatorProfile.objects.filter(pk=creator_user_id).update(follower_count=F("follower_count") - 1)
         invalidate_creator_cache(user_id=creator_user_id)
     return True
+
+
+# --- moderation -------------------------------------------------------------------
+
+
+def set_profile_hidden(*, user_id, hidden: bool) -> bool:
+    """Hide the creator's profile from everything public (Explore, search, the
+    profile page) or show it again. Called by moderation's hide hooks inside
+    their transaction. Idempotent; returns False when the user has no profile.
+    """
+    from django.utils import timezone
+
+    profiles = CreatorProfile.objects.filter(user_id=user_id)
+    if not profiles.exists():
+        return False
+    if hidden:
+        profiles.filter(hidden_at__isnull=True).update(hidden_at=timezone.now())
+    else:
+        profiles.filter(hidden_at__isnull=False).update(hidden_at=None)
+    invalidate_creator_cache(user_id=user_id)
+    # The "all creators" list the online sweep walks is cached separately.
+    from creators.selectors import CREATOR_IDS_CACHE_KEY
+
+    cache.delete(CREATOR_IDS_CACHE_KEY)
+    return True

@@ -656,5 +656,27 @@ NOTIFICATIONS_FANOUT_BATCH = env.int("NOTIFICATIONS_FANOUT_BATCH", default=500)
 # --- payouts ---
 
 # --- moderation ---
+# Content reported by this many different people is hidden until a moderator
+# reviews it (0 turns automatic hiding off).
+MODERATION_AUTO_HIDE_REPORTS = env.int("MODERATION_AUTO_HIDE_REPORTS", default=3)
+# Reports one person may file per hour (the API answers 429 report_rate_limited).
+MODERATION_REPORTS_PER_HOUR = env.int("MODERATION_REPORTS_PER_HOUR", default=10)
+# Two serializers show a report's status: one enum in the schema, named for it.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ReportStatusEnum"] = "moderation.models.ReportStatus"
 
 # --- analytics ---
+# The console's days are days in this zone; rollups are stored per UTC hour.
+ANALYTICS_TIME_ZONE = env("ANALYTICS_TIME_ZONE", default="UTC")
+# Each web process writes its per-route latencies and active users this often
+# (a background thread; 0 = only when flushed explicitly, as the tests do).
+ANALYTICS_FLUSH_S = env.float("ANALYTICS_FLUSH_S", default=0.0 if TESTING else 10.0)
+# The rollup job fills hours that ended at least this long ago, recomputes the
+# last ANALYTICS_REFILL_HOURS on every run (late writes), a chunk per transaction.
+ANALYTICS_FILL_LAG_S = env.int("ANALYTICS_FILL_LAG_S", default=300)
+ANALYTICS_REFILL_HOURS = env.int("ANALYTICS_REFILL_HOURS", default=2)
+ANALYTICS_FILL_CHUNK_HOURS = env.int("ANALYTICS_FILL_CHUNK_HOURS", default=24)
+ANALYTICS_FILL_CHUNK_DAYS = env.int("ANALYTICS_FILL_CHUNK_DAYS", default=31)
+CELERY_BEAT_SCHEDULE["analytics-fill"] = {
+    "task": "analytics.tasks.fill_rollups",
+    "schedule": env.float("ANALYTICS_FILL_EVERY_S", default=300.0),
+}
