@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import limits
+from accounts import hooks, limits
 from accounts.avatars import process_avatar
 from accounts.exceptions import (
     AccountBanned,
@@ -350,11 +350,17 @@ def change_password(*, user, current_password: str, new_password: str) -> User:
 # --- blocking -----------------------------------------------------------------
 
 def block_user(*, blocker, blocked) -> Block:
-    """`blocker` blocks `blocked`. Idempotent: blocking twice returns the first Block."""
+    """`blocker` blocks `blocked`. Idempotent: blocking twice returns the first Block.
+
+    A new block runs the ``accounts.hooks.user_blocked`` hooks in the same
+    transaction (messaging refunds held paid messages between the two).
+    """
     if blocker.pk == blocked.pk:
         raise CannotBlockSelf()
     with transaction.atomic(durable=True):
-        block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        if created:
+            hooks.run(hooks.user_blocked, blocker=blocker, blocked=blocked)
     return block
 
 
@@ -395,7 +401,10 @@ def revoke_all_credentials(*, user, reason: str) -> None:
 
 
 def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User:
-    """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once."""
+    """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once.
+
+    Runs the ``accounts.hooks.user_banned`` hooks inside the transaction.
+    """
     _check_may_moderate(actor, user)
     if until is not None and until <= timezone.now():
         raise InvalidInput("The suspension must end in the future.", fields={"until": ["Must be in the future."]})
@@ -411,6 +420,7 @@ def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User
             reason=reason, before=before, after=_ban_snapshot(user),
         )
         _creator_card_changed(user)
+        hooks.run(hooks.user_banned, user=user, actor=actor, until=until)
     return user
 
 
@@ -424,6 +434,7 @@ def unban_user(*, actor, user, reason: str) -> User:
         user.banned_at, user.banned_until, user.ban_reason = None, None, ""
         record_audit(actor=actor, action="user.unban", target=user, reason=reason, before=before, after=_ban_snapshot(user))
         _creator_card_changed(user)
+        hooks.run(hooks.user_unbanned, user=user, actor=actor)
     return user
 
 
