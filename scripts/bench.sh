@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 scripts/venv.sh requirements-dev.txt
 command -v redis-server >/dev/null || { apt-get update -qq >/dev/null; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(ledger calls payments explore)
+[ ${#names[@]} -gt 0 ] || names=(ledger calls payments explore realtime)
 for name in "${names[@]}"; do
   echo "== bench/$name.py ($(date -u +%FT%TZ), load: $(cut -d' ' -f1-3 /proc/loadavg))"
   .venv/bin/python "bench/$name.py"
