@@ -20,6 +20,7 @@ from digis.errors import InvalidInput
 from digis.params import parse_int
 from messaging import selectors, services
 from messaging.models import Broadcast, EscrowState, MessageKind
+from moderation.models import ReportReason
 
 # --- shapes (the schema; responses are built by selectors in exactly this shape) ---------------
 
@@ -128,8 +129,6 @@ class ReadResultSerializer(serializers.Serializer):
 
 
 class ReportSerializer(serializers.Serializer):
-    from moderation.models import ReportReason
-
     reason = serializers.ChoiceField(choices=ReportReason.choices)
     note = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
 

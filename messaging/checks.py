@@ -5,13 +5,13 @@ those are exactly the messages still shown as held, and that every settled
 message names a settlement of its own hold.
 """
 
-from django.db.models import F, Q, Sum
+from django.db.models import F, OuterRef, Q, Subquery, Sum
 
 from messaging.models import EscrowState, Message
 
 
 def held_messages_match_escrow() -> list[str]:
-    from ledger.models import Transaction, TransactionKind
+    from ledger.models import Entry, SystemAccount, Transaction, TransactionKind
     from ledger.services import message_escrow_balance
 
     problems = []
@@ -38,4 +38,14 @@ def held_messages_match_escrow() -> list[str]:
     )
     for message_id in wrong_hold.values_list("id", flat=True)[:1000]:
         problems.append(f"message {message_id}: paid, but its hold is not a message_hold transaction")
+    held_amount = Entry.objects.filter(
+        transaction_id=OuterRef("hold_transaction_id"), amount__gt=0, account__system_code=SystemAccount.MESSAGE_ESCROW
+    ).values("amount")[:1]
+    mispriced = (
+        Message.objects.exclude(escrow_state=EscrowState.FREE)
+        .annotate(held=Subquery(held_amount))
+        .exclude(held=F("price"))
+    )
+    for message_id, price, held_tokens in mispriced.values_list("id", "price", "held")[:1000]:
+        problems.append(f"message {message_id}: costs {price} tokens, but its hold put {held_tokens} in escrow")
     return problems

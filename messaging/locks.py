@@ -29,6 +29,13 @@ def lock_inboxes(user_ids: Iterable) -> dict[str, Inbox]:
     users does not wait on it.
     """
     ids = sorted({str(user_id) for user_id in user_ids})
-    ensure_inboxes(ids)
-    rows = Inbox.objects.select_for_update(no_key=True).filter(user_id__in=ids).order_by("user_id")
-    return {str(inbox.user_id): inbox for inbox in rows}
+
+    def lock():
+        rows = Inbox.objects.select_for_update(no_key=True).filter(user_id__in=ids).order_by("user_id")
+        return {str(inbox.user_id): inbox for inbox in rows}
+
+    locked = lock()
+    if len(locked) < len(ids):  # someone's first message: create the missing rows, then lock them all in order
+        ensure_inboxes(ids)
+        locked = lock()
+    return locked

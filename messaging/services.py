@@ -1,7 +1,7 @@
 """Every write to messaging: conversations, messages, escrow settlement, reads, broadcasts.
 
 How a message is sent (``send_message``, for the API, the socket and the page alike)
-- One durable transaction: lock both people's inboxes (``messaging.locks``),
+- One transaction: lock both people's inboxes (``messaging.locks``),
   replay a known ``client_message_id``, check block, ban and the creator's
   policy, hold the price in the ledger's escrow when the fan pays, insert the
   message, and, when the creator writes, release every message still held in
@@ -9,6 +9,11 @@ How a message is sent (``send_message``, for the API, the socket and the page al
   ledger's ``insufficient_funds`` when the fan cannot afford it).
 - After commit: ``message.new`` to both people's sockets, a notification to the
   recipient.
+
+Transactions: the entry points open ``transaction.atomic()``, not a durable one
+(as creators' services): ``seed_demo`` runs each app's demo inside its own
+transaction. Called inside a caller's transaction they join it, and their
+locks and pushes last until that commits.
 
 Escrow
 - A paid message's hold is settled exactly once: released by the creator's
@@ -210,7 +215,7 @@ def send_message(*, sender, conversation_id, client_message_id, text: str = "", 
     check_send_rate(sender)
     image_name = _store_image(image, conversation.pk) if image is not None else ""
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             message, created = _send_locked(
                 sender=sender, conversation=conversation, client_message_id=client_message_id, text=text, image_name=image_name,
             )
@@ -463,7 +468,7 @@ def refund_expired_message(*, message_id) -> Message | None:
     """Refund one held message whose reply window has passed (or whose creator is banned). Idempotent:
     a message answered or refunded meanwhile is left alone and None returned."""
     now = timezone.now()
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         message = Message.objects.filter(pk=message_id).select_related("conversation__creator").first()
         if message is None:
             return None
@@ -538,7 +543,7 @@ def delete_message(*, user, message_id) -> Message:
     if not (own_in_window or declining):
         raise DeleteNotAllowed()
     storage = Message._meta.get_field("image").storage
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         message = Message.objects.select_for_update(of=("self",), no_key=True).get(pk=message.pk)
         if message.deleted_at is not None:
             return message
@@ -561,7 +566,7 @@ def hide_message(*, moderator, message_id, reason: str) -> Message:
 
     if moderator is None or not moderator.has_perm("accounts.ban_user"):
         raise NotAllowed("You may not moderate messages.")
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         message = Message.objects.select_for_update(of=("self",), no_key=True).select_related("conversation").filter(pk=message_id).first()
         if message is None:
             from messaging.exceptions import MessageNotFound
@@ -669,7 +674,7 @@ def start_broadcast(*, creator, text: str, audience: str, min_spend: int = 0, cl
     from messaging.tasks import plan_broadcast_task
 
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic():
             broadcast = Broadcast.objects.create(
                 creator=creator, text=text, audience=audience,
                 min_spend=min_spend if audience == Broadcast.Audience.SPENDERS else 0,
@@ -704,7 +709,7 @@ def broadcast_audience(broadcast: Broadcast) -> list:
 def plan_broadcast(*, broadcast_id) -> list[list[str]]:
     """Fix the audience and split it into batches (the tasks' arguments). Idempotent: run again
     (a retried task), it plans only those not yet delivered; delivery is once per recipient anyway."""
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         broadcast = Broadcast.objects.select_for_update().select_related("creator").get(pk=broadcast_id)
         if broadcast.status == Broadcast.Status.DONE:
             return []
@@ -750,7 +755,7 @@ def deliver_broadcast(*, broadcast_id, recipient_ids: list) -> int:
     if not recipients:
         return 0
     conversations = _conversations_with(creator, list(recipients.values()))
-    with transaction.atomic(durable=True):
+    with transaction.atomic():
         # The recipients' streams only: the creator's copies stay out of their own stream.
         inboxes = lock_inboxes(recipients)
         done = {str(pk) for pk in Message.objects.filter(broadcast=broadcast, recipient_id__in=list(recipients)).values_list("recipient_id", flat=True)}

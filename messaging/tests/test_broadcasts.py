@@ -111,7 +111,7 @@ def test_the_creators_own_stream_stays_free_of_broadcast_copies(funded_alice, bo
 @pytest.mark.postgres
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
-def test_a_broadcast_to_5000_followers_through_a_real_worker_reaches_each_once(celery_worker_thread, api_as):
+def test_a_broadcast_to_5000_followers_through_a_real_worker_reaches_each_once(broadcast_worker, api_as):
     from accounts.tests.factories import make_creator
     from notifications.models import Notification
 

@@ -155,6 +155,34 @@ export function canDelete(message, ctx) {
   return ctx.role === "creator" && message.escrow_state === "held";
 }
 
+const REASONS = [["spam", "Spam"], ["harassment", "Harassment"], ["illegal", "Illegal content"],
+  ["impersonation", "Impersonation"], ["underage", "Underage"], ["other", "Other"]];
+
+// The same report form as the server renders (a plain POST; works as is).
+function reportForm(message, ctx) {
+  const details = el("details", "msg-report");
+  details.append(el("summary", "", "Report"));
+  const form = el("form");
+  form.method = "post";
+  form.action = ctx.reportAction(message.id);
+  const token = el("input");
+  token.type = "hidden"; token.name = "csrfmiddlewaretoken"; token.value = csrfToken();
+  const label = el("label", "", "Why? ");
+  const select = el("select");
+  select.name = "reason";
+  for (const [value, text] of REASONS) {
+    const option = el("option", "", text);
+    option.value = value;
+    select.append(option);
+  }
+  label.append(select);
+  const button = el("button", "button", "Report");
+  button.type = "submit";
+  form.append(token, label, button);
+  details.append(form);
+  return details;
+}
+
 export function renderMessage(message, ctx) {
   const item = el("li", `msg ${message.mine ? "msg-mine" : "msg-theirs"}`);
   item.id = `${ctx.idPrefix || "m"}${message.id}`;
@@ -190,11 +218,7 @@ export function renderMessage(message, ctx) {
       button.dataset.deleteMessage = message.id;
       actions.append(button);
     }
-    if (!message.mine && ctx.reportUrl) {
-      const link = el("a", "", "Report");
-      link.href = `${ctx.reportUrl}#m${message.id}`;
-      actions.append(link);
-    }
+    if (!message.mine && ctx.reportAction) actions.append(reportForm(message, ctx));
     if (actions.childElementCount) item.append(actions);
   }
   return item;

@@ -85,8 +85,7 @@ if (dock) {
     if (!result.ok) return;
     if (!result.data.results.length) {
       const empty = document.createElement("li");
-      empty.className = "muted";
-      empty.style.padding = "1rem";
+      empty.className = "chat-empty muted";
       empty.textContent = "No conversations yet. Press Message on a creator's page.";
       list.append(empty);
     }

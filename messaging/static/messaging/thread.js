@@ -18,7 +18,7 @@ if (root) {
     otherReadId: Number(root.dataset.otherReadId) || 0,
     deleteWindowS: Number(root.dataset.deleteWindowS) || 0,
     actions: true,
-    reportUrl: location.pathname,
+    reportAction: (messageId) => `/messages/${conversationId}/report/${messageId}/`,
     keepServerMarkup: true,
   };
   const typingResendMs = (Number(root.dataset.typingResendS) || 30) * 1000;
