@@ -18,6 +18,18 @@ from messaging.exceptions import ConversationNotFound, MessageNotFound, Recipien
 from messaging.models import Broadcast
 
 
+def _with_actions(message: dict, conversation_data: dict, user) -> dict:
+    """What the page may offer on a message: delete (own, in the window) or decline (a held one, to the creator)."""
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    gone = message["deleted"] or message["hidden"]
+    in_window = timezone.now() - datetime.fromisoformat(message["created_at"]) <= timedelta(seconds=settings.MESSAGE_DELETE_WINDOW_S)
+    declinable = conversation_data["side"] == "creator" and message["escrow_state"] == "held" and not message["mine"]
+    return {**message, "can_delete": not gone and ((message["mine"] and in_window) or declinable)}
+
+
 def _thread_context(request, conversation, *, before=None, error=None, text=""):
     user = request.user
     selectors.decorate([conversation], user)
@@ -30,7 +42,8 @@ def _thread_context(request, conversation, *, before=None, error=None, text=""):
         "data": data,
         "other": data["other"],
         "other_user": other,
-        "messages": [selectors.message_data(m, user) for m in page],
+        # Not "messages": base.html shows Django's flash messages under that name.
+        "thread_messages": [_with_actions(selectors.message_data(m, user), data, user) for m in page],
         "older": older,
         "before": before,
         "gate": gate,

@@ -53,6 +53,9 @@ def test_send_without_javascript_and_a_double_submit_stores_once(convo, funded_a
     assert balance_of(user=funded_alice) == 990
     html = client.get(f"/messages/{convo.pk}/").content.decode()
     assert "from the form" in html and "held · 10 tokens, refunded if bob doesn't reply by" in html
+    mine = Message.objects.get(text="from the form")
+    assert f'action="/messages/{convo.pk}/delete/{mine.pk}/"' in html  # own message, inside the delete window
+    assert "flash-stack" not in html
 
 
 def test_the_fan_who_cannot_afford_it_sees_why_and_a_way_to_buy(alice, bob, bob_profile):
@@ -95,9 +98,15 @@ def test_older_messages_page_without_javascript(convo, bob, funded_alice, settin
 
 def test_delete_and_report_forms(convo, funded_alice, bob):
     held = send(funded_alice, convo, "decline me")
-    response = as_user(bob).post(f"/messages/{convo.pk}/delete/{held.pk}/")
+    creator = as_user(bob)
+    page = creator.get(f"/messages/{convo.pk}/").content.decode()
+    assert f'action="/messages/{convo.pk}/delete/{held.pk}/"' in page and "Decline and refund" in page
+    response = creator.post(f"/messages/{convo.pk}/delete/{held.pk}/")
     assert response.status_code == 302
     assert balance_of(user=funded_alice) == 1000
+    # the flash message shows as a flash message (the thread's own list is not in its way)
+    after = creator.get(response["Location"]).content.decode()
+    assert '<p class="flash flash-success">Message deleted.</p>' in after
     rude = send(bob, convo, "rude")
     response = as_user(funded_alice).post(f"/messages/{convo.pk}/report/{rude.pk}/", {"reason": "harassment"})
     assert response.status_code == 302
