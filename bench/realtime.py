@@ -48,11 +48,13 @@ with the date, the load average and the commit (not with --no-write).
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import secrets
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -173,6 +175,19 @@ class Socket:
             pass
 
 
+async def keep_alive(ws):
+    """Ping every 25 s as the site's realtime.js does: it keeps the person "online" (presence
+    TTL), which decides who gets a broadcast pushed. Its pong carries no ref; targets ignore it."""
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        while True:
+            await asyncio.sleep(25)
+            await ws.send('{"type": "ping"}')
+    except ConnectionClosed:
+        pass
+
+
 async def open_sockets(urls_and_tokens, *, bearer: bool):
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidMessage
@@ -195,7 +210,10 @@ async def open_sockets(urls_and_tokens, *, bearer: bool):
         else:
             raise RuntimeError(f"could not connect to {url} after 5 attempts")
         sock = Socket(ws)
-        asyncio.get_running_loop().create_task(sock.pump())
+        loop = asyncio.get_running_loop()
+        loop.create_task(sock.pump())
+        if bearer:
+            loop.create_task(keep_alive(ws))
         return sock
 
     sockets = []
@@ -264,8 +282,8 @@ async def run_target(target, sockets, pairs, conversations, *, seconds, server_p
             if kind == "error":
                 errors.append(event.get("code"))
                 return
-            if target == "ping" and kind == "pong":
-                start = sent_at.pop(int(event.get("ref", 0)), None)
+            if target == "ping" and kind == "pong" and event.get("ref"):
+                start = sent_at.pop(int(event["ref"]), None)
                 if start is not None:
                     received(start, now)
             elif target == "typing" and kind == "message.typing":
@@ -300,8 +318,12 @@ async def run_target(target, sockets, pairs, conversations, *, seconds, server_p
     elapsed = loop.time() - started
     received = len(latencies)
     cpu = cpu_seconds(server_pids) - cpu_before
-    await asyncio.sleep(1.0)  # let what is in flight land before the next target starts
-    return latencies[:received], received, elapsed, cpu, errors
+    # Let what is in flight land before the next target starts (it is not counted).
+    drain_until = loop.time() + 30
+    while loop.time() < drain_until and any(isinstance(key, tuple) or key for key in sent_at):
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(0.5)
+    return latencies[:received], received, elapsed, cpu, errors, state["seq"]
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -369,19 +391,19 @@ async def load(args, ports, echo_ports, seed, server_pids, echo_pids):
     # Warm-up, not measured: code paths, pools, plan caches.
     for target in targets:
         socks, pids = (echo_sockets, echo_pids) if target == "echo" else (digis_sockets, server_pids)
-        await run_target(target, socks, pairs, seed["conversations"], seconds=2, server_pids=pids)
+        await run_target(target, socks, pairs, seed["conversations"], seconds=3, server_pids=pids)
     for round_no in range(args.rounds):
         for target in targets:
             socks, pids = (echo_sockets, echo_pids) if target == "echo" else (digis_sockets, server_pids)
-            lat, n, elapsed, cpu, errors = await run_target(target, socks, pairs, seed["conversations"],
-                                                            seconds=args.seconds, server_pids=pids)
+            lat, n, elapsed, cpu, errors, sent = await run_target(target, socks, pairs, seed["conversations"],
+                                                                  seconds=args.seconds, server_pids=pids)
             data = results[target]
             data["lat"] += lat
             data["n"] += n
             data["time"] += elapsed
             data["cpu"] += cpu
             data["errors"] += errors
-            print(f"round {round_no + 1} {target:8s} {n / elapsed:8.0f} msg/s  p50 {percentile(lat, .5):6.1f} ms  "
+            print(f"round {round_no + 1} {target:8s} {n / elapsed:8.0f} msg/s ({sent} sent)  p50 {percentile(lat, .5):6.1f} ms  "
                   f"p99 {percentile(lat, .99):6.1f} ms  server CPU {cpu / max(elapsed, 1e-9):.2f} cores"
                   f"{'  errors: ' + str(len(errors)) if errors else ''}", flush=True)
     await close_sockets(digis_sockets)
@@ -389,6 +411,31 @@ async def load(args, ports, echo_ports, seed, server_pids, echo_pids):
     print(f"broadcast to {args.followers} followers ...", flush=True)
     results["broadcast"] = await broadcast(ports, seed, followers=args.followers)
     return results
+
+
+def migrate(pg, manage) -> None:
+    """Migrate, or load the schema a previous run migrated with the same migration files.
+
+    Migrating an empty database takes minutes on a busy machine (dj-stripe alone
+    is hundreds of operations); the result is kept as a plain SQL dump in the
+    temp directory, named by a hash of every migration file, so re-runs start fast.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(ROOT.glob("*/migrations/*.py")) + sorted((ROOT / ".venv").glob("lib/python*/site-packages/*/migrations/*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    dump = Path(tempfile.gettempdir()) / f"digis-bench-migrated-{digest.hexdigest()[:16]}.sql"
+    connect = ["-h", "127.0.0.1", "-p", str(pg.port), "-U", "digis"]
+    if dump.exists():
+        print(f"loading the migrated schema from {dump} ...", flush=True)
+        subprocess.run([f"{pg.bindir}/psql", *connect, "-q", "-v", "ON_ERROR_STOP=1", "-d", "digis", "-f", str(dump)],
+                       check=True, stdout=subprocess.DEVNULL)
+        return
+    print("migrating ...", flush=True)
+    manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+    partial = dump.with_suffix(".partial")
+    subprocess.run([f"{pg.bindir}/pg_dump", *connect, "--no-owner", "-f", str(partial), "digis"], check=True)
+    partial.rename(dump)
 
 
 def restart_durable(pg) -> None:
@@ -443,8 +490,7 @@ def main():
             "BENCH_SEED_OUT": str(workdir / "seed.json"),
         }
         manage = lambda *a, **kw: subprocess.run([PY, "manage.py", *a], cwd=ROOT, env=env, check=True, **kw)  # noqa: E731
-        print("migrating ...", flush=True)
-        manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
+        migrate(pg, manage)
         manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
         print("seeding ...", flush=True)
         manage("shell", "-c", SEED)

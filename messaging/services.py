@@ -35,7 +35,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -769,12 +769,15 @@ def deliver_broadcast(*, broadcast_id, recipient_ids: list) -> int:
             for user_id in todo
         ])
         by_recipient = {str(m.recipient_id): m for m in messages}
+        # Two set-based UPDATEs, each message found through the (broadcast, recipient) index
+        # (a CASE with a branch per recipient took PostgreSQL seconds to plan for 500).
+        this_broadcast = Message.objects.filter(broadcast=broadcast)
         Conversation.objects.filter(pk__in=[conversations[u].pk for u in todo]).update(
-            last_message_id=Case(*[When(pk=conversations[u].pk, then=Value(by_recipient[u].pk)) for u in todo]),
-            last_message_at=Case(*[When(pk=conversations[u].pk, then=Value(by_recipient[u].created_at)) for u in todo]),
+            last_message_id=Subquery(this_broadcast.filter(conversation_id=OuterRef("pk")).values("id")[:1]),
+            last_message_at=sent_at,
         )
         Inbox.objects.filter(user_id__in=todo).update(
-            last_message_id=Case(*[When(user_id=u, then=Value(by_recipient[u].pk)) for u in todo])
+            last_message_id=Subquery(this_broadcast.filter(recipient_id=OuterRef("user_id")).values("id")[:1])
         )
         # recipient_count grows if an older plan's batch still delivers someone a re-plan left out.
         Broadcast.objects.filter(pk=broadcast.pk).update(
