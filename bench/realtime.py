@@ -465,6 +465,7 @@ def main():
     parser.add_argument("--price", type=int, default=0, help="tokens per fan message (0: free messages)")
     parser.add_argument("--fast", action="store_true", help="PostgreSQL without fsync (default: production durability)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
+    parser.add_argument("--logs", metavar="DIR", help="keep the servers' output (daphne, worker) in DIR")
     args = parser.parse_args()
     if args.clients < 2 * args.conversations:
         sys.exit("--clients must be at least twice --conversations")
@@ -482,8 +483,9 @@ def main():
         env = {
             **os.environ,
             "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(64),
-            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false", "RATELIMIT_ENABLE": "false", "LOG_LEVEL": "WARNING",
+            "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false", "RATELIMIT_ENABLE": "false",
             "DIGIS_TESTING": "0", "DJANGO_SETTINGS_MODULE": "digis.settings", "JWT_ACCESS_MINUTES": "240",
+            "LOG_LEVEL": "WARNING" if not args.logs else "INFO",
             "MESSAGE_RATE_PER_MINUTE": "1000000", "MESSAGE_BROADCASTS_PER_HOUR": "100",
             "BENCH_CLIENTS": str(args.clients), "BENCH_CONVERSATIONS": str(args.conversations),
             "BENCH_FOLLOWERS": str(args.followers), "BENCH_PRICE": str(args.price),
@@ -497,16 +499,22 @@ def main():
         seed = json.loads((workdir / "seed.json").read_text())
         if not args.fast:
             restart_durable(pg)
+        def output(name):
+            if not args.logs:
+                return subprocess.DEVNULL
+            Path(args.logs).mkdir(parents=True, exist_ok=True)
+            return open(Path(args.logs, f"{name}.log"), "w")
+
         worker = subprocess.Popen([CELERY, "-A", "digis", "worker", "--concurrency", "2", "--loglevel", "WARNING"], cwd=ROOT,
-                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  env=env, stdout=output("worker"), stderr=subprocess.STDOUT)
         processes.append(worker)
         ports = [free_port() for _ in range(args.workers)]
         daphnes = [subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
+                                    stdout=output(f"daphne-{port}"), stderr=subprocess.STDOUT) for port in ports]
         processes += daphnes
         echo_ports = [free_port() for _ in range(args.workers)]
-        echoes = [subprocess.Popen([PY, "-c", ECHO_SERVER, str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL) for port in echo_ports]
+        echoes = [subprocess.Popen([PY, "-c", ECHO_SERVER, str(port)], cwd=ROOT, stdout=output(f"echo-{port}"),
+                                   stderr=subprocess.STDOUT) for port in echo_ports]
         processes += echoes
         for port in ports + echo_ports:
             if not wait_for_port(port, seconds=60):
