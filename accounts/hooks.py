@@ -1,37 +1,47 @@
-"""Named hook lists: how feature apps hear about changes to a user without accounts importing them.
+"""Named hook lists: how feature apps hear about a change to a user without accounts importing them.
 
-The core must not import feature apps (STYLE.md, "Dependencies point inward").
-A feature app that must act when a user is blocked or banned appends a callable
-to one of these lists from its ``AppConfig.ready()``; the accounts service calls
-every callable, with keyword arguments only, *inside its own transaction*, so
-whatever the hook writes commits or rolls back with the block or ban itself.
-A hook that raises aborts the change it was told about: hooks must be
-idempotent and must not do network I/O (use ``transaction.on_commit``).
-
-- ``user_blocked(blocker=, blocked=)``: a new block (not called for a repeat).
-- ``user_banned(user=, actor=, until=)``: a ban (until=None) or a suspension
-  (until = when it ends); called for every ban, also when re-banning.
-- ``user_unbanned(user=, actor=)``: a ban or suspension was lifted.
-
-Registered today: messaging (refunds held paid messages on a block and on a
-creator's ban). docs/architecture.md lists them.
+accounts is a core app and imports no feature app (STYLE.md, "Dependencies
+point inward"). A feature app that must react to a user change registers a
+receiver here from its ``AppConfig.ready()``; the accounts service calls the
+list inside its own transaction, after its own writes, so whatever a receiver
+writes commits or rolls back with the change. Receivers take keyword
+arguments only, must be cheap (no network I/O: use ``transaction.on_commit``
+for that) and must not raise for expected conditions: an exception rolls back
+the change. The lists are documented in docs/architecture.md.
 """
 
 from collections.abc import Callable
 
-user_blocked: list[Callable[..., None]] = []
-user_banned: list[Callable[..., None]] = []
-user_unbanned: list[Callable[..., None]] = []
+
+class Hook:
+    """A named list of receivers, called in registration order."""
+
+    def __init__(self, name: str, arguments: str):
+        self.name = name
+        self.arguments = arguments
+        self._receivers: list[Callable] = []
+
+    def register(self, receiver: Callable) -> Callable:
+        """Add ``receiver`` (idempotent: registering twice keeps one). Usable as a decorator."""
+        if receiver not in self._receivers:
+            self._receivers.append(receiver)
+        return receiver
+
+    def unregister(self, receiver: Callable) -> None:
+        if receiver in self._receivers:
+            self._receivers.remove(receiver)
+
+    def __call__(self, **kwargs) -> None:
+        for receiver in list(self._receivers):
+            receiver(**kwargs)
+
+    def __repr__(self):
+        return f"<Hook {self.name}({self.arguments}): {len(self._receivers)} receivers>"
 
 
-def register(hooks: list, func: Callable[..., None]) -> Callable[..., None]:
-    """Append ``func`` to ``hooks`` once (AppConfig.ready may run twice in tests)."""
-    if func not in hooks:
-        hooks.append(func)
-    return func
-
-
-def run(hooks: list, **kwargs) -> None:
-    """Call every hook with these keyword arguments, in registration order."""
-    for func in list(hooks):
-        func(**kwargs)
+# A moderator banned (until=None) or suspended (until=a datetime) a user.
+user_banned = Hook("user_banned", "user, actor, reason, until")
+# A moderator lifted a ban or suspension that was in force.
+user_unbanned = Hook("user_unbanned", "user, actor, reason")
+# Someone blocked someone (a new block; blocking again calls nothing).
+user_blocked = Hook("user_blocked", "blocker, blocked")

@@ -41,7 +41,11 @@ from calls.exceptions import (
 from calls.locks import lock_call
 from calls.models import CallKind, CallPresence, CallSession, CallStatus, EndReason
 from calls.selectors import call_for_party, live_call_of
+from digis.background import enqueue_on_commit
+from digis.errors import ServiceUnavailable
 from digis.realtime.events import send_event_on_commit
+from notifications.models import NotificationKind
+from notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +113,7 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
     """
     from accounts.selectors import is_blocked_between
     from creators.selectors import availability
+    from digis.realtime.presence import presence_unknown
     from ledger.services import balance_of
 
     if kind not in CallKind.values:
@@ -125,6 +130,9 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
         if live_call_of(fan) is not None:
             raise AlreadyInCall()
         state = availability([creator.pk]).get(str(creator.pk), "offline")
+        if state == "offline" and presence_unknown():
+            # Redis is away: nobody's sockets can be seen, so "offline" would be a guess.
+            raise ServiceUnavailable("Calls are briefly unavailable. Please try again in a minute.", retry_after=30)
         if state != "online":
             code = {"in_call": "creator_busy", "dnd": "creator_dnd"}.get(state, "creator_offline")
             message = {
@@ -163,6 +171,16 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
                 "min_minutes": min_minutes,
                 "expires_in_s": settings.CALL_RING_TIMEOUT_S,
             },
+        )
+        notify(
+            recipient=creator,
+            kind=NotificationKind.CALL_INCOMING,
+            text=f"{_display_name(fan)} is calling you ({CallKind(kind).label.lower()} call, {rate} tokens/min).",
+            actor=fan,
+            target=call,
+            url=f"/calls/{call.id}/",
+            data={"call_id": str(call.id), "kind": kind},
+            dedupe_key=f"call:{call.id}:incoming",
         )
     return call
 
@@ -510,6 +528,16 @@ def _finish(call: CallSession, reason: str, *, ended_at, now) -> None:
         CallSession.objects.filter(pk=call.pk, settled_at__isnull=True).update(settled_at=now)
         call.settled_at = now
         send_event_on_commit(call.party_ids(), {"type": f"call.{reason}", "call_id": str(call.id), "reason": reason})
+        if reason == EndReason.MISSED:
+            notify(
+                recipient=call.creator,
+                kind=NotificationKind.CALL_MISSED,
+                text=f"You missed a {CallKind(call.kind).label.lower()} call from {_display_name(call.fan)}.",
+                actor=call.fan,
+                target=call,
+                data={"call_id": str(call.id), "kind": call.kind},
+                dedupe_key=f"call:{call.id}:missed",
+            )
         return
     _settle(call, now)
 
@@ -582,7 +610,7 @@ def _release_earnings(call) -> None:
     from calls.tasks import release_call_earnings
 
     call_id = str(call.id)
-    transaction.on_commit(lambda: release_call_earnings.delay(call_id))
+    enqueue_on_commit(release_call_earnings, call_id)
 
 
 def receipt_of(call: CallSession) -> dict:

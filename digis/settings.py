@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "digis.middleware.RequestIDMiddleware",
     "digis.middleware.AccessLogMiddleware",
+    "digis.middleware.RejectNullCharactersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -89,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "digis.middleware.CSPMiddleware",  # django-csp's, building the site-wide policy once
     "digis.middleware.PermissionsPolicyMiddleware",
+    # Last, so it sees the view's exceptions first: a database away is a 503.
+    "digis.middleware.BackingServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "digis.urls"
@@ -123,10 +126,13 @@ if DB_IS_POSTGRES:
     _db["CONN_HEALTH_CHECKS"] = True
     _options = _db.setdefault("OPTIONS", {})
     if env.bool("DB_POOL", default=True):
+        # With CONN_HEALTH_CHECKS, Django gives the pool check_connection:
+        # every checkout is verified (one empty round trip), so a connection
+        # that died with a PostgreSQL restart is replaced, not handed out.
         _options["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
             "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
-            "timeout": env.int("DB_POOL_TIMEOUT_S", default=10),
+            "timeout": env.float("DB_POOL_TIMEOUT_S", default=5),
         }
     # Django's cursors bind parameters on the client and are never prepared,
     # whatever this says. The one statement sent through a server-binding
@@ -152,20 +158,48 @@ SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=200)
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------
 REDIS_URL = env("REDIS_URL", default="")
+# How long one cache command may wait for Redis before this process answers
+# from its own memory instead (digis/cache.py), and how often it then retries.
+REDIS_CACHE_TIMEOUT_S = env.float("REDIS_CACHE_TIMEOUT_S", default=1.0)
+REDIS_CACHE_RETRY_S = env.float("REDIS_CACHE_RETRY_S", default=5.0)
+# The channel layer waits for events with a blocking pop of 5 s (channels_redis's
+# brpop_timeout), so its read timeout must be longer: redis-py 8 made 5 s the
+# default socket timeout, which closed every idle /ws/ socket with 1011 after
+# exactly 5 s (docs/operations.md, "Redis timeouts").
+CHANNELS_REDIS_SOCKET_TIMEOUT_S = env.float("CHANNELS_REDIS_SOCKET_TIMEOUT_S", default=10.0)
 if REDIS_URL:
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
     CACHES = {
         "default": {
             "BACKEND": "digis.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="digis"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CACHE_TIMEOUT_S,
+                "socket_timeout": REDIS_CACHE_TIMEOUT_S,
+                # A pooled connection that died with a Redis restart fails on
+                # its next use; one retry on a fresh connection hides that.
+                "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(RedisConnectionError,)),
+            },
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": 2,
+                        "socket_timeout": CHANNELS_REDIS_SOCKET_TIMEOUT_S,
+                        "socket_keepalive": True,
+                        "retry": AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(RedisConnectionError,)),
+                    }
+                ],
                 "prefix": env("CHANNELS_PREFIX", default="digis"),
                 # A tab that stops reading must not grow Redis without bound:
                 # 200 queued events per channel, dropped after 60 s unread.
@@ -196,7 +230,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # kombu waits forever on a hung broker by default; a request queueing a
+    # task after commit must not (digis/background.py). Longer than the
+    # worker's 1 s blocking pop.
+    "socket_timeout": 3,
+    "socket_connect_timeout": 2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# Where beat keeps its schedule's state (last run of each entry); a writable path.
+CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default="celerybeat-schedule")
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # Periodic jobs. Apps add theirs here (name -> task, schedule in seconds).
 CELERY_BEAT_SCHEDULE = {
     "digis-heartbeat": {"task": "digis.tasks.beat_heartbeat", "schedule": 60.0},
@@ -237,6 +282,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # JSON in, with a nesting limit and no NUL characters (digis/parsers.py).
+    # Views that take files (avatars) add multipart themselves. JSON only, so
+    # the input types are the schema's (digis/fields.py): a form body would
+    # make every field a string.
+    "DEFAULT_PARSER_CLASSES": ["digis.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "digis.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
@@ -255,6 +305,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's error responses, in the one error shape (digis/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "digis.schema.document_error_responses",
+    ],
 }
 
 # --- Rate limits (django-ratelimit) -----------------------------------------
@@ -265,6 +320,11 @@ GLOBAL_RATE_LIMIT = env("GLOBAL_RATE_LIMIT", default="300/m")
 # How many reverse proxies in front of us append to X-Forwarded-For. 0 means
 # the header is ignored: trusting it blindly lets anyone pick their own IP.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# The largest request body the web process accepts: larger ones get 413 as
+# soon as their Content-Length arrives, before the body is read (digis/server.py).
+# Avatars and message images (5 MiB) with their multipart framing fit.
+HTTP_MAX_BODY_BYTES = env.int("HTTP_MAX_BODY_BYTES", default=12 * 1024 * 1024)
 
 # --- Security --------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
@@ -313,7 +373,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
@@ -323,7 +383,7 @@ SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "digis.storage.ManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -336,10 +396,14 @@ EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
+# The file backend (django.core.mail.backends.filebased.EmailBackend) writes here.
+EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=BASE_DIR / "sent-mail")
 EMAIL_URL = env("EMAIL_URL", default="")
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Digis <no-reply@digis.local>")
+# Seconds an SMTP connection may block (Django's default is forever); e-mail is sent by workers.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_S", default=10)
 
 # --- Logging: one JSON object per line ------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
@@ -525,6 +589,24 @@ CELERY_BEAT_SCHEDULE["messaging-refund-due"] = {
 # --- streaming ---
 
 # --- notifications ---
+# Web Push (VAPID, RFC 8292). Without both keys web push is off and the
+# settings page says so. `manage.py generate_vapid_keys` prints a pair.
+VAPID_PUBLIC_KEY = env("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+# Who push services contact about our pushes (mailto: or https: URL).
+VAPID_SUBJECT = env("VAPID_SUBJECT", default="mailto:admin@digis.local")
+# Subscription endpoints must be https on a push service's host (suffix
+# match); the stand-in push service of the tests and local development lives
+# on http://127.0.0.1, which only WEBPUSH_ALLOW_INSECURE_ENDPOINTS admits.
+WEBPUSH_ENDPOINT_HOSTS = env.list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    default=["fcm.googleapis.com", ".push.services.mozilla.com", ".notify.windows.com", ".push.apple.com"],
+)
+WEBPUSH_ALLOW_INSECURE_ENDPOINTS = env.bool("WEBPUSH_ALLOW_INSECURE_ENDPOINTS", default=False)
+# Seconds to wait for a push service before counting the attempt failed.
+WEBPUSH_TIMEOUT_S = env.float("WEBPUSH_TIMEOUT_S", default=10.0)
+# Followers notified per Celery task when a creator goes live.
+NOTIFICATIONS_FANOUT_BATCH = env.int("NOTIFICATIONS_FANOUT_BATCH", default=500)
 
 # --- payouts ---
 

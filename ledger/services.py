@@ -15,8 +15,9 @@ Guarantees shared by every money-moving function here:
   so many payers to one creator do not queue on one row.
 - No network I/O inside: callers put side effects in transaction.on_commit.
 
-Entries of a transaction sum to zero (checked here for a clear error and by a
-deferred PostgreSQL trigger at commit).
+Entries of a transaction sum to zero: checked here for a clear error, then in
+PostgreSQL by ledger_post() for its own legs, or by the deferred triggers at
+commit for rows written by the Python path (migration 0005).
 
 Two ways to write, one set of guarantees. On PostgreSQL the hot writes
 (transfer, charge_with_fee, credit_purchase) call the server-side function

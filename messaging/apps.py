@@ -10,7 +10,7 @@ class MessagingConfig(AppConfig):
         from messaging import checks, consumers, selectors, services  # noqa: F401  (socket events register on import)
         from moderation.services import register_target
 
-        hooks.register(hooks.user_blocked, services.on_user_blocked)
-        hooks.register(hooks.user_banned, services.on_user_banned)
+        hooks.user_blocked.register(services.on_user_blocked)
+        hooks.user_banned.register(services.on_user_banned)
         register_target("message", selectors.resolve_reported_message)
         register_check("messages held match the escrow", checks.held_messages_match_escrow)

@@ -511,7 +511,7 @@ def on_user_blocked(*, blocker, blocked) -> None:
     refund_held(between, reason=RefundReason.BLOCKED)
 
 
-def on_user_banned(*, user, actor=None, until=None) -> None:
+def on_user_banned(*, user, actor=None, reason: str = "", until=None) -> None:
     """accounts.hooks.user_banned: a banned (or suspended) creator can no longer earn what is held for them.
 
     Runs inside the ban's transaction, which holds the user's row lock; the

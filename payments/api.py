@@ -9,12 +9,13 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_ratelimit.core import is_ratelimited
-from drf_spectacular.utils import extend_schema
+from django_ratelimit.core import get_usage
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis import fields
 from digis.api import api_error_response
 from payments import selectors, services
 from payments.exceptions import PurchaseNotFound, PurchaseRateLimited
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 class PackageSerializer(serializers.ModelSerializer):
-    total_tokens = serializers.IntegerField(read_only=True)
+    total_tokens = fields.IntegerField(read_only=True)
 
     class Meta:
         model = TokenPackage
@@ -33,7 +34,7 @@ class PackageSerializer(serializers.ModelSerializer):
 
 class PurchaseSerializer(serializers.ModelSerializer):
     package = serializers.PrimaryKeyRelatedField(read_only=True)
-    package_name = serializers.CharField(source="package.name", read_only=True)
+    package_name = fields.CharField(source="package.name", read_only=True)
 
     class Meta:
         model = Purchase
@@ -44,7 +45,7 @@ class PurchaseSerializer(serializers.ModelSerializer):
 
 
 class NewPurchaseSerializer(serializers.Serializer):
-    package = serializers.IntegerField(min_value=1)
+    package = fields.IntegerField(min_value=1)
 
 
 class ConfirmSerializer(serializers.Serializer):
@@ -70,10 +71,11 @@ class PurchaseListView(APIView):
 
     @extend_schema(request=NewPurchaseSerializer, responses={201: PurchaseSerializer})
     def post(self, request):
-        if is_ratelimited(
+        usage = get_usage(
             request, group="payments.purchase", key="user", rate=settings.PAYMENTS_PURCHASE_RATE, method="POST", increment=True
-        ):
-            raise PurchaseRateLimited()
+        )
+        if usage and usage["should_limit"]:
+            raise PurchaseRateLimited(retry_after=max(1, int(usage["time_left"])))
         data = NewPurchaseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         purchase = services.start_purchase(user=request.user, package_id=data.validated_data["package"])
@@ -96,7 +98,11 @@ class PurchaseConfirmView(APIView):
     """Pay the caller's own pending purchase with a tokenized card (the
     localstripe stand-in of Stripe.js cannot confirm in the browser)."""
 
-    @extend_schema(request=ConfirmSerializer, responses={200: PurchaseSerializer})
+    @extend_schema(
+        request=ConfirmSerializer,
+        responses={200: PurchaseSerializer, 402: OpenApiResponse(description="The card was refused (`code` says why)."),
+                   409: OpenApiResponse(description="The purchase is not waiting for payment.")},
+    )
     def post(self, request, purchase_id):
         data = ConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -20,6 +20,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from digis.realtime.events import send_event_on_commit
+from notifications.models import NotificationKind
+from notifications.services import notify
 from payments import gateway
 from payments.exceptions import (
     AccountCannotPurchase,
@@ -461,6 +463,15 @@ def _on_payment_intent_succeeded(intent: dict) -> str:
             moved = cursor.rowcount
         if moved:
             _push_balance(purchase.user, balance=getattr(credit, "wallet_balance_after", None))
+            # Once: only the delivery whose compare-and-swap moved the purchase gets here.
+            notify(
+                recipient=purchase.user,
+                kind=NotificationKind.PURCHASE_CREDITED,
+                text=f"{purchase.tokens} tokens were added to your wallet.",
+                target=purchase,
+                url=f"/wallet/purchases/{purchase.pk}/",
+                data={"tokens": purchase.tokens},
+            )
     return "credited" if moved else "already credited"
 
 

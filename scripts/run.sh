@@ -29,4 +29,4 @@ echo "Digis is starting on http://127.0.0.1:${PORT:-8000}  (Ctrl-C stops it)"
 # In the foreground, not `&` + `wait`: a non-interactive shell starts `&`
 # jobs with SIGINT ignored, so Ctrl-C reached daphne only through the trap's
 # SIGTERM. Now it gets Ctrl-C itself, and the EXIT trap stops the companions.
-DIGIS_EMBEDDED_BEAT=1 .venv/bin/daphne -b 127.0.0.1 -p "${PORT:-8000}" digis.asgi:application
+DIGIS_EMBEDDED_BEAT=1 .venv/bin/python -m digis.server -b 127.0.0.1 -p "${PORT:-8000}" digis.asgi:application

@@ -189,8 +189,9 @@ def test_a_crediting_delivery_commits_once(alice, starter, localstripe):
     def commits(ctx):
         return sum(1 for q in ctx.captured_queries if q["sql"].strip().upper().startswith("COMMIT"))
 
-    # claim, purchase, ledger, purchase state, balance for the socket push, event done: one commit
-    assert commits(first) == 1 and len(first.captured_queries) <= 8, [q["sql"][:80] for q in first.captured_queries]
+    # claim, purchase, ledger, purchase state, balance for the socket push, the fan's notification
+    # settings and the "tokens credited" notification, event done: one commit
+    assert commits(first) == 1 and len(first.captured_queries) <= 10, [q["sql"][:80] for q in first.captured_queries]
     # the fan's user row is not read: the ledger and the push need only its id
     user_table = type(alice)._meta.db_table
     assert not [q["sql"] for q in first.captured_queries if user_table in q["sql"]]
