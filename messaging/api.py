@@ -16,6 +16,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis import fields
 from digis.errors import InvalidInput
 from digis.params import parse_int
 from messaging import selectors, services
@@ -25,27 +26,17 @@ from moderation.models import ReportReason
 # --- shapes (the schema; responses are built by selectors in exactly this shape) ---------------
 
 
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-    request_id = serializers.CharField(allow_null=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-
-
 def errors(*codes: int) -> dict:
+    """Domain errors an operation documents; digis.schema gives every 4xx the shared Error body."""
     text = {
         400: "Invalid input (code names the problem).",
-        402: "Not enough tokens: insufficient_funds, with shortfall, price and balance.",
+        402: "Not enough tokens: insufficient_funds, with shortfall, price, balance and buy_url.",
         403: "Not allowed: blocked, followers_only, spend_required, wallet_frozen, delete_not_allowed, not_a_creator.",
         404: "Not found, or not yours to see.",
         409: "Conflicts with what exists (client_message_id_reused).",
         429: "Too many: message_rate_limited / broadcast_rate_limited.",
     }
-    return {code: OpenApiResponse(ErrorSerializer, description=text[code]) for code in codes}
+    return {code: OpenApiResponse(description=text[code]) for code in codes}
 
 
 class PersonSerializer(serializers.Serializer):
@@ -110,17 +101,17 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class NewConversationSerializer(serializers.Serializer):
-    user = serializers.CharField(max_length=150, help_text="The other person's username or id.")
+    user = fields.CharField(max_length=150, help_text="The other person's username or id.")
 
 
 class SendSerializer(serializers.Serializer):
-    client_message_id = serializers.CharField(max_length=64, help_text="Your id for this message (a UUID); resending it never charges twice.")
-    text = serializers.CharField(max_length=20000, allow_blank=True, required=False, default="", trim_whitespace=False)
+    client_message_id = fields.CharField(max_length=64, help_text="Your id for this message (a UUID); resending it never charges twice.")
+    text = fields.CharField(max_length=20000, allow_blank=True, required=False, default="", trim_whitespace=False)
     image = serializers.FileField(required=False, help_text="JPEG, PNG, WebP or GIF; re-encoded, metadata removed.")
 
 
 class ReadSerializer(serializers.Serializer):
-    up_to = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1, help_text="Default: the newest message.")
+    up_to = fields.IntegerField(required=False, min_value=0, max_value=2**63 - 1, help_text="Default: the newest message.")
 
 
 class ReadResultSerializer(serializers.Serializer):
@@ -129,8 +120,8 @@ class ReadResultSerializer(serializers.Serializer):
 
 
 class ReportSerializer(serializers.Serializer):
-    reason = serializers.ChoiceField(choices=ReportReason.choices)
-    note = serializers.CharField(max_length=2000, allow_blank=True, required=False, default="")
+    reason = fields.ChoiceField(choices=ReportReason.choices)
+    note = fields.CharField(max_length=2000, allow_blank=True, required=False, default="")
 
 
 class ReportResultSerializer(serializers.Serializer):
@@ -151,14 +142,14 @@ class BroadcastSerializer(serializers.Serializer):
 
 
 class NewBroadcastSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=20000, trim_whitespace=False)
-    audience = serializers.ChoiceField(choices=Broadcast.Audience.choices)
-    min_spend = serializers.IntegerField(required=False, default=0, min_value=0, max_value=10**9)
-    client_broadcast_id = serializers.CharField(required=False, default="", allow_blank=True, max_length=64)
+    text = fields.CharField(max_length=20000, trim_whitespace=False)
+    audience = fields.ChoiceField(choices=Broadcast.Audience.choices)
+    min_spend = fields.IntegerField(required=False, default=0, min_value=0, max_value=10**9)
+    client_broadcast_id = fields.CharField(required=False, default="", allow_blank=True, max_length=64)
 
 
 class SettingsSerializer(serializers.Serializer):
-    read_receipts = serializers.BooleanField()
+    read_receipts = fields.BooleanField()
 
 
 class UnreadSerializer(serializers.Serializer):

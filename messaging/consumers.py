@@ -8,7 +8,8 @@
 - ``messages.typing`` {conversation_id, state: "start" | "stop"}: relayed to
   the other person at once, stored nowhere.
 - ``messages.viewing`` {conversation_id | null}: which thread this page shows
-  (kept VIEWING_TTL_S in the cache; the page repeats it while visible).
+  (kept by notifications, which holds back alerts for it; the page repeats it
+  every 30 s while visible).
 """
 
 from channels.db import database_sync_to_async
@@ -92,14 +93,6 @@ async def typing(*, user, payload, consumer):
 @in_thread_pool("messages.viewing")
 def viewing(*, user, payload, consumer):
     raw = payload.get("conversation_id")
-    previous = getattr(consumer, "messaging_viewing", None)
-    if previous is not None and previous != raw:
-        services.set_viewing(user=user, conversation_id=previous, viewing=False)
-        consumer.messaging_viewing = None
-    if raw is None:
-        return None
-    conversation_id = selectors.parse_conversation_id(raw)
-    services.set_viewing(user=user, conversation_id=conversation_id, viewing=True)
-    consumer.messaging_viewing = str(conversation_id)
-    return None
-
+    conversation_id = None if raw is None else selectors.parse_conversation_id(raw)
+    services.set_viewing(user=user, socket_id=consumer.channel_name, conversation_id=conversation_id)
+    return {"type": "messages.viewing", "conversation_id": str(conversation_id) if conversation_id else None}

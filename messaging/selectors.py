@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.urls import reverse
 
@@ -20,7 +19,6 @@ from messaging.models import Conversation, EscrowState, Inbox, Message, MessageK
 PAGE_SIZE = 30
 MAX_PAGE_SIZE = 100
 SYNC_PAGE_SIZE = 200
-VIEWING_KEY = "messaging:viewing:{}:{}"
 # Typing indicators (Zulip's model): the writer sends "start" when typing
 # begins and again every TYPING_START_RESEND_S while it goes on, "stop" after
 # TYPING_STOP_IDLE_S without a keystroke or on send; a reader drops an
@@ -28,9 +26,9 @@ VIEWING_KEY = "messaging:viewing:{}:{}"
 TYPING_START_RESEND_S = 30
 TYPING_STOP_IDLE_S = 12
 TYPING_EXPIRY_S = 45
-# A thread page says "I am looking at this" every VIEWING_REFRESH_S while visible.
+# A thread page says "I am looking at this" every VIEWING_REFRESH_S while visible
+# (notifications keeps it PRESENCE_TTL_S).
 VIEWING_REFRESH_S = 30
-VIEWING_TTL_S = 60
 
 
 # --- people -----------------------------------------------------------------------
@@ -308,21 +306,6 @@ def is_following(fan, creator) -> bool:
     from creators.selectors import is_following as follows
 
     return follows(fan, creator.pk)
-
-
-# --- what a socket is looking at ----------------------------------------------------------
-
-
-def is_viewing(user_id, conversation_id) -> bool:
-    """Whether one of ``user_id``'s pages showed this thread within the last VIEWING_TTL_S
-    (the notifications engineer skips "new message" alerts then)."""
-    return bool(cache.get(VIEWING_KEY.format(user_id, conversation_id)))
-
-
-def viewing_many(pairs: Iterable[tuple]) -> set[tuple[str, str]]:
-    keys = {VIEWING_KEY.format(u, c): (str(u), str(c)) for u, c in pairs}
-    found = cache.get_many(list(keys))
-    return {keys[key] for key in found}
 
 
 def parse_message_id(value, *, name: str) -> int | None:

@@ -40,7 +40,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from digis.errors import InvalidInput
-from digis.realtime.events import send_event_on_commit
+from digis.realtime.events import send_event_on_commit, send_events_on_commit
 from digis.realtime.presence import online_user_ids
 from messaging import rules, selectors
 from messaging.exceptions import (
@@ -313,7 +313,7 @@ def _send_locked(*, sender, conversation, client_message_id, text, image_name) -
 
 def _announce_new(message: Message, *, conversation, sender, recipient, prev: dict) -> None:
     from notifications.models import NotificationKind
-    from notifications.services import notify
+    from notifications.services import notify, should_notify_message
 
     for person in (sender, recipient):
         send_event_on_commit(
@@ -325,23 +325,20 @@ def _announce_new(message: Message, *, conversation, sender, recipient, prev: di
                 "prev_id": prev.get(str(person.pk), 0),
             },
         )
+    # "People who never paid me": a paid message is money offered; otherwise what the sender spent with them.
+    has_paid = lambda: message.price > 0 or selectors.spent_with(recipient, sender) > 0  # noqa: E731
+    if not should_notify_message(recipient=recipient, sender=sender, has_paid=has_paid):
+        return
     name = selectors.person_data(sender)["name"]
     if message.escrow_state == EscrowState.HELD:
         text = f"{name} sent you a paid message ({message.price} tokens, yours when you reply)."
-    elif message.kind == MessageKind.BROADCAST:
-        text = f"{name}: {_preview(message)}"
     else:
         text = f"{name}: {_preview(message)}"
     notify(
         recipient=recipient, kind=NotificationKind.MESSAGE_NEW, text=text, actor=sender, target=message,
         url=f"/messages/{conversation.pk}/", dedupe_key=f"message:{message.pk}",
-        data={
-            "conversation_id": str(conversation.pk),
-            "message_id": message.pk,
-            "paid": message.escrow_state == EscrowState.HELD,
-            # The recipient has this thread open right now: the alert can be skipped.
-            "recipient_viewing": selectors.is_viewing(recipient.pk, conversation.pk),
-        },
+        # "thread": notifications holds the alert back while the recipient has this thread on screen.
+        data={"thread": str(conversation.pk), "message_id": message.pk, "paid": message.escrow_state == EscrowState.HELD},
     )
 
 
@@ -404,7 +401,7 @@ def _announce_answered(released: list[Message], *, conversation, reply: Message)
         text=f"{creator_name} answered your {'message' if len(released) == 1 else f'{len(released)} messages'} "
              f"({tokens} tokens paid).",
         url=f"/messages/{conversation.pk}/", dedupe_key=f"message-answered:{reply.pk}",
-        data={"conversation_id": str(conversation.pk), "message_ids": [m.pk for m in released], "tokens": tokens},
+        data={"thread": str(conversation.pk), "message_ids": [m.pk for m in released], "tokens": tokens},
     )
 
 
@@ -435,7 +432,7 @@ def _announce_refunded(refunded: list[Message], *, reason: str) -> None:
                 recipient=message.sender, kind=NotificationKind.MESSAGE_REFUNDED, target=message,
                 text=f"{message.price} tokens for your message to {creator_name} are back in your wallet: {why}.",
                 url=f"/messages/{conversation.pk}/", dedupe_key=f"message-refunded:{message.pk}",
-                data={"conversation_id": str(conversation.pk), "message_id": message.pk, "tokens": message.price,
+                data={"thread": str(conversation.pk), "message_id": message.pk, "tokens": message.price,
                       "reason": reason},
             )
     for payer in payers.values():
@@ -625,14 +622,18 @@ def typing_target(*, user, conversation_id) -> str:
     return str(conversation.other(user.pk))
 
 
-def set_viewing(*, user, conversation_id, viewing: bool) -> None:
-    """Remember for VIEWING_TTL_S that ``user`` has this thread open (or forget it)."""
-    key = selectors.VIEWING_KEY.format(user.pk, conversation_id)
-    if viewing:
+def set_viewing(*, user, socket_id: str, conversation_id=None) -> None:
+    """This socket of ``user`` now shows that thread (None: none, or the tab is hidden).
+
+    Kept by notifications (``notifications.services.set_viewing``), which holds
+    back "new message" alerts for a thread on screen; only someone in the
+    conversation can say they are looking at it.
+    """
+    from notifications.services import set_viewing as remember
+
+    if conversation_id is not None:
         selectors.conversation_for_party(conversation_id=conversation_id, user=user)
-        cache.set(key, 1, selectors.VIEWING_TTL_S)
-    else:
-        cache.delete(key)
+    remember(user_id=user.pk, socket_id=socket_id, thread=str(conversation_id) if conversation_id is not None else None)
 
 
 def set_read_receipts(*, user, enabled: bool) -> bool:
@@ -738,7 +739,7 @@ def deliver_broadcast(*, broadcast_id, recipient_ids: list) -> int:
     recipients' inbox locks). Returns how many were delivered by this call."""
     from accounts.models import User
     from notifications.models import NotificationKind
-    from notifications.services import notify
+    from notifications.services import notify, should_notify_message
 
     broadcast = Broadcast.objects.select_related("creator").get(pk=broadcast_id)
     creator = broadcast.creator
@@ -789,24 +790,24 @@ def deliver_broadcast(*, broadcast_id, recipient_ids: list) -> int:
         ).update(status=Broadcast.Status.DONE, finished_at=timezone.now())
         name = selectors.person_data(creator)["name"]
         preview = _preview(messages[0])
-        # Pushed only to those with a socket open (one MGET for the batch): most of a
+        # Pushed only to those with a socket open (one MGET for the batch), in one trip: most of a
         # large audience is offline, and a page that connects later catches up by sync.
         online = online_user_ids(todo)
+        send_events_on_commit(
+            ([user_id], {"type": "message.new", "conversation_id": str(conversations[user_id].pk),
+                         "message": selectors.message_data(by_recipient[user_id], recipients[user_id]),
+                         "prev_id": inboxes[user_id].last_message_id})
+            for user_id in todo if user_id in online
+        )
         for user_id in todo:
-            message = by_recipient[user_id]
-            recipient = recipients[user_id]
-            conversation = conversations[user_id]
-            if user_id in online:
-                send_event_on_commit(
-                    [user_id],
-                    {"type": "message.new", "conversation_id": str(conversation.pk),
-                     "message": selectors.message_data(message, recipient), "prev_id": inboxes[user_id].last_message_id},
-                )
+            message, recipient, conversation = by_recipient[user_id], recipients[user_id], conversations[user_id]
+            if not should_notify_message(recipient=recipient, sender=creator,
+                                         has_paid=lambda recipient=recipient: selectors.spent_with(recipient, creator) > 0):
+                continue
             notify(
                 recipient=recipient, kind=NotificationKind.MESSAGE_NEW, text=f"{name}: {preview}", actor=creator,
                 target=message, url=f"/messages/{conversation.pk}/", dedupe_key=f"message:{message.pk}",
-                data={"conversation_id": str(conversation.pk), "message_id": message.pk, "broadcast_id": str(broadcast.pk),
-                      "recipient_viewing": False},
+                data={"thread": str(conversation.pk), "message_id": message.pk, "broadcast_id": str(broadcast.pk)},
             )
         send_event_on_commit([creator.pk], _broadcast_event(broadcast.pk))
     return len(todo)

@@ -476,7 +476,7 @@ def test_outsiders_get_not_found_for_everything(convo, funded_alice, bob, mallor
     with pytest.raises(ConversationNotFound):
         services.typing_target(user=mallory, conversation_id=convo.pk)
     with pytest.raises(ConversationNotFound):
-        services.set_viewing(user=mallory, conversation_id=convo.pk, viewing=True)
+        services.set_viewing(user=mallory, socket_id="specific.mallory", conversation_id=convo.pk)
     with pytest.raises(MessageNotFound):
         services.delete_message(user=mallory, message_id=message.pk)
 

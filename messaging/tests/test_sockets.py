@@ -229,24 +229,27 @@ async def test_mallory_cannot_send_read_type_or_view_someone_elses_conversation(
     assert await database_sync_to_async(nothing_changed)() == 0
 
 
-async def test_viewing_is_remembered_for_the_notification_and_forgotten():
-    from messaging import selectors
+async def test_the_thread_on_screen_holds_its_alerts_back_until_the_page_leaves_it():
+    from notifications.services import is_viewing
 
     alice, bob, conversation = await _setup(price=0)
     creator = await Tab.open(bob)
-    await creator.ws.send_json_to({"type": "messages.viewing", "conversation_id": str(conversation.pk)})
-    await creator.request("ping")
-    assert await database_sync_to_async(selectors.is_viewing)(bob.pk, conversation.pk)
+    await creator.request("messages.viewing", conversation_id=str(conversation.pk))
+    assert await database_sync_to_async(is_viewing)(user_id=bob.pk, thread=str(conversation.pk))
 
-    def write():
+    def write(text):
         from messaging.tests.factories import send
         from notifications.models import Notification
 
-        send(alice, conversation, "are you there?")
-        return Notification.objects.get(recipient=bob).data["recipient_viewing"]
+        send(alice, conversation, text)
+        return Notification.objects.filter(recipient=bob).order_by("-created_at").values_list("data", "read_at").first()
 
-    assert await database_sync_to_async(write)() is True
-    await creator.ws.send_json_to({"type": "messages.viewing", "conversation_id": None})
-    await creator.request("ping")
-    assert not await database_sync_to_async(selectors.is_viewing)(bob.pk, conversation.pk)
+    data, read_at = await database_sync_to_async(write)("are you there?")
+    assert data["thread"] == str(conversation.pk) and read_at is not None  # stored read, nothing pushed
+    await creator.expect("message.new")
+    await creator.request("messages.viewing", conversation_id=None)
+    assert not await database_sync_to_async(is_viewing)(user_id=bob.pk, thread=str(conversation.pk))
+    _, read_at = await database_sync_to_async(write)("hello?")
+    assert read_at is None
+    assert (await creator.expect("notification.new"))["notification"]["data"]["thread"] == str(conversation.pk)
     await creator.close()
