@@ -130,7 +130,7 @@ def cpu_seconds(pids) -> float:
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
+        except OSError:  # ended meanwhile
             continue
         total += int(fields[11]) + int(fields[12])
     return total / ticks
@@ -142,7 +142,7 @@ def children(pid) -> list[int]:
         if entry.name.isdigit():
             try:
                 parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ValueError, IndexError):
+            except (OSError, ValueError, IndexError):  # a process that ended while we looked
                 continue
             if parent == pid:
                 found.append(int(entry.name))
@@ -197,7 +197,8 @@ async def open_sockets(urls_and_tokens, *, bearer: bool):
     async def one(url, token):
         kwargs = {"max_queue": None, "compression": None, "open_timeout": 60, "ping_interval": None}
         if bearer:
-            kwargs.update(subprotocols=["digis.bearer", token], origin="http://127.0.0.1")
+            # The site's own origin, port included (digis.realtime.origin refuses any other).
+            kwargs.update(subprotocols=["digis.bearer", token], origin=url.replace("ws://", "http://").removesuffix("/ws/"))
         for attempt in range(5):
             try:
                 ws = await connect(url, **kwargs)
@@ -375,7 +376,7 @@ async def broadcast(ports, seed, *, followers):
     }
 
 
-async def load(args, ports, echo_ports, seed, server_pids, echo_pids):
+async def load(args, ports, echo_ports, seed, server_pids, echo_pids, daphne_pids=()):
     tokens = seed["tokens"]
     pairs = [(args.conversations + n, n) for n in range(args.conversations)]  # (fan index, creator index)
     digis_urls = [(f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/", token) for i, token in enumerate(tokens)]
@@ -392,11 +393,26 @@ async def load(args, ports, echo_ports, seed, server_pids, echo_pids):
     for target in targets:
         socks, pids = (echo_sockets, echo_pids) if target == "echo" else (digis_sockets, server_pids)
         await run_target(target, socks, pairs, seed["conversations"], seconds=3, server_pids=pids)
+    # What the serving processes burn with every socket connected and nobody talking (keep-alive pings,
+    # the channel layer's polling, PostgreSQL's and Redis' housekeeping): the floor under every target.
+    idle_before = cpu_seconds(server_pids)
+    idle_started = asyncio.get_running_loop().time()
+    await asyncio.sleep(args.seconds)
+    idle_cores = (cpu_seconds(server_pids) - idle_before) / (asyncio.get_running_loop().time() - idle_started)
+    print(f"idle: server CPU {idle_cores:.2f} cores with {len(tokens)} sockets connected", flush=True)
     for round_no in range(args.rounds):
         for target in targets:
             socks, pids = (echo_sockets, echo_pids) if target == "echo" else (digis_sockets, server_pids)
+            spy = None
+            if args.py_spy and round_no == 0 and target != "echo":
+                spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(daphne_pids[0]),
+                                        "--rate", "200", "--nonblocking", "--format", "raw",
+                                        "--output", f"{args.py_spy}-{target}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             lat, n, elapsed, cpu, errors, sent = await run_target(target, socks, pairs, seed["conversations"],
                                                                   seconds=args.seconds, server_pids=pids)
+            if spy is not None:
+                spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+                await asyncio.to_thread(spy.wait, 30)
             data = results[target]
             data["lat"] += lat
             data["n"] += n
@@ -410,6 +426,7 @@ async def load(args, ports, echo_ports, seed, server_pids, echo_pids):
     await close_sockets(echo_sockets)
     print(f"broadcast to {args.followers} followers ...", flush=True)
     results["broadcast"] = await broadcast(ports, seed, followers=args.followers)
+    results["idle_cores"] = idle_cores
     return results
 
 
@@ -466,6 +483,8 @@ def main():
     parser.add_argument("--fast", action="store_true", help="PostgreSQL without fsync (default: production durability)")
     parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
     parser.add_argument("--logs", metavar="DIR", help="keep the servers' output (daphne, worker) in DIR")
+    parser.add_argument("--py-spy", metavar="PREFIX", help="sample the first daphne process with py-spy (installed "
+                        "separately, not a requirement) during each target's first round: PREFIX-<target>.txt")
     args = parser.parse_args()
     if args.clients < 2 * args.conversations:
         sys.exit("--clients must be at least twice --conversations")
@@ -532,7 +551,7 @@ def main():
             def __iter__(self):
                 return iter(server_pids())
 
-        results = asyncio.run(load(args, ports, echo_ports, seed, Pids(), [p.pid for p in echoes]))
+        results = asyncio.run(load(args, ports, echo_ports, seed, Pids(), [p.pid for p in echoes], [p.pid for p in daphnes]))
     finally:
         for process in processes:
             process.terminate()
@@ -551,16 +570,21 @@ def report(args, results, load_before, load_after):
     rows = []
     echo = results["echo"]
     echo_per_core = echo["n"] / max(echo["cpu"], 1e-9)
+    idle = results["idle_cores"]
     for target in ("echo", "ping", "typing", "message"):
         data = results[target]
         rate = data["n"] / max(data["time"], 1e-9)
         per_core = data["n"] / max(data["cpu"], 1e-9)
+        busy = data["cpu"] / max(data["time"], 1e-9)
+        # CPU per message above the idle floor (the echo server's own floor is ~0).
+        ms_per_message = (busy - (0 if target == "echo" else idle)) * 1000 / max(rate, 1e-9)
         rows.append((target, rate, percentile(data["lat"], .5), percentile(data["lat"], .99), per_core,
-                     per_core / echo_per_core, data["cpu"] / max(data["time"], 1e-9), len(data["errors"])))
-    header = ("| target | msg/s | p50 ms | p99 ms | msg per server CPU-second | vs echo per core | server cores busy | errors |\n"
-              "|---|---:|---:|---:|---:|---:|---:|---:|")
-    table = "\n".join(f"| {t} | {r:.0f} | {p50:.1f} | {p99:.1f} | {pc:.0f} | {ratio:.3f} | {busy:.2f} | {e} |"
-                      for t, r, p50, p99, pc, ratio, busy, e in rows)
+                     per_core / echo_per_core, busy, ms_per_message, len(data["errors"])))
+    header = ("| target | msg/s | p50 ms | p99 ms | msg per server CPU-second | vs echo per core | server cores busy "
+              "| server CPU ms per message above idle | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    table = "\n".join(f"| {t} | {r:.0f} | {p50:.1f} | {p99:.1f} | {pc:.0f} | {ratio:.3f} | {busy:.2f} | {ms:.2f} | {e} |"
+                      for t, r, p50, p99, pc, ratio, busy, ms, e in rows)
+    table += f"\n\nIdle (every socket connected, nobody talking): the serving processes used {idle:.2f} cores."
     b = results["broadcast"]
     broadcast_line = (f"Broadcast to {b['recipients']} followers: accepted in {b['accepted_ms']:.0f} ms (queued, nothing "
                       f"delivered in the request); all {b['delivered']} copies stored {b['done_s']:.1f} s after the POST; "

@@ -65,21 +65,43 @@ def _party_q(user) -> Q:
     return Q(fan=user) | Q(creator=user)
 
 
+def _blocked_between(first: str, second: str) -> Exists:
+    """A block either way between the users in two columns of the outer query."""
+    from accounts.models import Block
+
+    return Exists(
+        Block.objects.filter(
+            Q(blocker_id=OuterRef(first), blocked_id=OuterRef(second)) | Q(blocker_id=OuterRef(second), blocked_id=OuterRef(first))
+        )
+    )
+
+
 def conversation_for_party(*, conversation_id, user) -> Conversation:
-    """The conversation if ``user`` is in it and no block stands between the two; else 404."""
+    """The conversation (with both people) if ``user`` is in it and no block stands between
+    the two; else 404. One query: the block is checked in it too (this runs for every
+    message, typing signal and read)."""
     conversation = (
-        Conversation.objects.select_related("fan", "creator", "fan__creator_profile", "creator__creator_profile")
-        .filter(pk=conversation_id)
-        .filter(_party_q(user))
+        Conversation.objects.select_related("fan", "creator")
+        .filter(_party_q(user), pk=conversation_id)
+        .annotate(blocked=_blocked_between("fan_id", "creator_id"))
         .first()
     )
-    if conversation is None:
-        raise ConversationNotFound()
-    from accounts.selectors import is_blocked_between
-
-    if is_blocked_between(conversation.fan_id, conversation.creator_id):
+    if conversation is None or conversation.blocked:
         raise ConversationNotFound()
     return conversation
+
+
+def other_party_id(*, conversation_id, user):
+    """The other person's id, under the same rules as ``conversation_for_party``, without loading anyone."""
+    row = (
+        Conversation.objects.filter(_party_q(user), pk=conversation_id)
+        .annotate(blocked=_blocked_between("fan_id", "creator_id"))
+        .values_list("fan_id", "creator_id", "blocked")
+        .first()
+    )
+    if row is None or row[2]:
+        raise ConversationNotFound()
+    return row[1] if row[0] == user.pk else row[0]
 
 
 def conversation_between(a, b) -> Conversation | None:

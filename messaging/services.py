@@ -35,10 +35,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import F, OuterRef, Q, Subquery, Value
+from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from accounts.models import Block, User
 from digis.errors import InvalidInput
 from digis.realtime.events import send_event_on_commit, send_events_on_commit
 from digis.realtime.presence import online_user_ids
@@ -49,6 +50,7 @@ from messaging.exceptions import (
     ClientMessageIdReused,
     DeleteNotAllowed,
     InvalidMessage,
+    MessagingBlocked,
     MessagingRateLimited,
     NotACreator,
     NotAllowedToBroadcast,
@@ -74,8 +76,6 @@ def reply_window() -> timedelta:
 
 def resolve_person(ref):
     """A user by id, username (case-insensitive) or instance, who can be messaged; else 404."""
-    from accounts.models import User
-
     if isinstance(ref, User):
         user = ref
     else:
@@ -207,12 +207,8 @@ def send_message(*, sender, conversation_id, client_message_id, text: str = "", 
     client_message_id = _clean_client_id(client_message_id)
     text = _clean_text(text)
     conversation = selectors.conversation_for_party(conversation_id=conversation_id, user=sender)
-    replay = Message.objects.filter(sender=sender, client_message_id=client_message_id).first()
-    if replay is not None:
-        return _replayed(replay, conversation=conversation, text=text), False
     if not text and image is None:
         raise InvalidMessage(fields={"text": ["Write something or attach an image."]})
-    check_send_rate(sender)
     image_name = _store_image(image, conversation.pk) if image is not None else ""
     try:
         with transaction.atomic():
@@ -248,15 +244,22 @@ def _send_locked(*, sender, conversation, client_message_id, text, image_name) -
 
     recipient_id = conversation.other(sender.pk)
     inboxes = lock_inboxes([sender.pk, recipient_id])
-    # Under the locks: a resend that raced us sees our committed message now.
+    # Under the locks: a resend (also one that raced us) finds the first message and counts for nothing.
     replay = Message.objects.filter(sender=sender, client_message_id=client_message_id).first()
     if replay is not None:
         return _replayed(replay, conversation=conversation, text=text), False
-    recipient = conversation.creator if recipient_id == conversation.creator_id else conversation.fan
-    recipient.refresh_from_db(fields=["is_active", "deleted_at", "banned_at", "banned_until"])
-    if not rules.reachable(recipient):
+    check_send_rate(sender)
+    # The recipient as of now, and a block made since the conversation was read (one query).
+    recipient = (
+        User.objects.filter(pk=recipient_id)
+        .annotate(blocked=Exists(Block.objects.filter(
+            Q(blocker_id=sender.pk, blocked_id=recipient_id) | Q(blocker_id=recipient_id, blocked_id=sender.pk))))
+        .first()
+    )
+    if recipient is None or not rules.reachable(recipient):
         raise RecipientNotFound()
-    rules.check_not_blocked(sender, recipient)
+    if recipient.blocked:
+        raise MessagingBlocked()
     now = timezone.now()
     price = 0
     hold = None
@@ -618,8 +621,7 @@ def mark_read(*, user, conversation_id, up_to: int | None = None) -> dict:
 
 def typing_target(*, user, conversation_id) -> str:
     """Whom a typing indicator from ``user`` in this conversation goes to (404 for outsiders)."""
-    conversation = selectors.conversation_for_party(conversation_id=conversation_id, user=user)
-    return str(conversation.other(user.pk))
+    return str(selectors.other_party_id(conversation_id=conversation_id, user=user))
 
 
 def set_viewing(*, user, socket_id: str, conversation_id=None) -> None:
@@ -632,7 +634,7 @@ def set_viewing(*, user, socket_id: str, conversation_id=None) -> None:
     from notifications.services import set_viewing as remember
 
     if conversation_id is not None:
-        selectors.conversation_for_party(conversation_id=conversation_id, user=user)
+        selectors.other_party_id(conversation_id=conversation_id, user=user)
     remember(user_id=user.pk, socket_id=socket_id, thread=str(conversation_id) if conversation_id is not None else None)
 
 
@@ -689,7 +691,6 @@ def start_broadcast(*, creator, text: str, audience: str, min_spend: int = 0, cl
 
 def broadcast_audience(broadcast: Broadcast) -> list:
     """Who should get it now: followers (or spenders), reachable, no block either way."""
-    from accounts.models import User
     from creators.models import Follow
 
     creator = broadcast.creator
