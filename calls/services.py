@@ -624,3 +624,82 @@ def receipt_of(call: CallSession) -> dict:
         "creator_earnings": call.creator_earnings,
         "platform_fee": call.platform_fee,
     }
+
+
+# --- staff actions (the admin) ---------------------------------------------------------
+
+
+def _staff_reason(reason) -> str:
+    from digis.errors import InvalidInput
+
+    reason = str(reason or "").strip()
+    if not reason:
+        raise InvalidInput("A reason is required.", fields={"reason": ["Required."]}, code="reason_required")
+    return reason[:500]
+
+
+def end_call_as_staff(*, call_id, actor, reason: str) -> CallSession:
+    """A moderator ends a live call (abuse, a call stuck open). Billing stops
+    now: the fan pays exactly what both parties' presence says, as when a party
+    hangs up, and the call settles in the same transaction. Writes an audit row
+    (actor, reason, before, after) with it. A call that already ended is refused
+    (409 invalid_call_state), so the audit trail holds only real ends."""
+    from accounts.services import record_audit
+
+    reason = _staff_reason(reason)
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        call = lock_call(call_id)
+        if call.status == CallStatus.ENDED:
+            raise InvalidCallState("This call has already ended.")
+        before = {"status": call.status}
+        if call.status != CallStatus.REQUESTED:
+            _advance(call, now, ending=True)
+        if call.status != CallStatus.ENDED:
+            _finish(call, EndReason.ENDED_BY_STAFF, ended_at=now, now=now)
+        record_audit(
+            actor=actor, action="calls.end", target=call, reason=reason, before=before,
+            after={"status": call.status, "end_reason": call.end_reason, "tokens_paid": call.tokens_charged - call.tokens_refunded},
+        )
+    return call
+
+
+def refund_call_as_staff(*, call_id, actor, reason: str) -> CallSession:
+    """A moderator gives the fan back everything they still paid for a settled
+    call. Each minute's charge is refunded through the ledger under its own key
+    (``call:<id>:staff-refund:<n>``), taking the creator's share back from
+    pending earnings and the fee from the platform; the receipt is rewritten
+    from the ledger and an audit row is written, all in one transaction.
+    Refunding twice is refused (409), so money moves once."""
+    from accounts.services import record_audit
+    from ledger.models import AccountKind, Entry, Transaction
+    from ledger.services import refund_charge
+
+    reason = _staff_reason(reason)
+    with transaction.atomic(durable=True):
+        call = lock_call(call_id)
+        if call.status != CallStatus.ENDED or call.settled_at is None:
+            raise InvalidCallState("Only an ended, settled call can be refunded.")
+        if call.refunded_by_staff_at is not None or call.tokens_refunded >= call.tokens_charged:
+            raise InvalidCallState("Nothing is left to refund on this call.")
+        before = receipt_of(call)
+        for minute in range(1, call.minutes_charged + 1):
+            charge = Transaction.objects.get(idempotency_key=f"call:{call.id}:minute:{minute}")
+            wallet_legs = Entry.objects.filter(account__kind=AccountKind.WALLET, account__user_id=call.fan_id)
+            charged = -sum(e.amount for e in wallet_legs.filter(transaction=charge))
+            refunded = sum(e.amount for e in wallet_legs.filter(transaction__original=charge))
+            if charged - refunded > 0:
+                refund_charge(
+                    original=charge, amount=charged - refunded, idempotency_key=f"call:{call.id}:staff-refund:{minute}", reason=reason
+                )
+        earnings, fee = _earnings_and_fee(call)
+        receipt = {
+            "tokens_refunded": call.tokens_charged, "creator_earnings": earnings, "platform_fee": fee,
+            "refunded_by_staff_at": timezone.now(),
+        }
+        CallSession.objects.filter(pk=call.pk, refunded_by_staff_at__isnull=True).update(**receipt)
+        for key, value in receipt.items():
+            setattr(call, key, value)
+        record_audit(actor=actor, action="calls.refund", target=call, reason=reason, before=before, after=receipt_of(call))
+        send_event_on_commit(call.party_ids(), {"type": "call.refunded", "call_id": str(call.id), "receipt": receipt_of(call)})
+    return call

@@ -24,7 +24,7 @@ ERROR_SCHEMA = {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
                 "fields": {"type": "object", "additionalProperties": True},
-                "request_id": {"type": ["string", "null"]},
+                "request_id": {"type": "string", "nullable": True},
             },
             "required": ["code", "message", "fields", "request_id"],
             "additionalProperties": True,

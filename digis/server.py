@@ -14,7 +14,7 @@ to a malformed multipart body, before Django could answer in the API's shape).
 This leans on daphne's internals (its ``WebRequest`` and ``HTTPFactory`` and
 ``daphne.server`` building the factory by that name) and on Twisted's
 ``Request.gotLength``/``handleContentChunk`` hooks and its
-``_parsePOSTFormSubmission`` switch. daphne is pinned in
+``parsePOSTFormSubmission`` switch. daphne is pinned in
 requirements.txt; ``digis/tests/test_server.py`` fails if those shapes change
 (docs/architecture.md, "Where we lean on internals").
 
@@ -41,12 +41,15 @@ class BodyLimitedWebRequest(http_protocol.WebRequest):
     max_body_bytes = 12 * 1024 * 1024  # replaced from settings by install()
     _received = 0
     _refused = False
-    # Twisted parses POSTed form and multipart bodies itself before daphne
-    # sees the request (into request.args, which daphne never reads) and
-    # answers a bare "400 Bad Request" with no body of its own when a
-    # multipart body is malformed: the API's error shape never reached the
-    # client. Django parses the body; Twisted need not.
-    _parsePOSTFormSubmission = False
+
+    def __init__(self, *args, **kwargs):
+        # Twisted parses POSTed form and multipart bodies itself before daphne
+        # sees the request (into request.args, which daphne never reads) and
+        # answers a bare "400 Bad Request" with no body of its own when a
+        # multipart body is malformed: the API's error shape never reached the
+        # client. Django parses the body; Twisted need not.
+        kwargs.setdefault("parsePOSTFormSubmission", False)
+        super().__init__(*args, **kwargs)
 
     def gotLength(self, length):
         if length is not None and length > self.max_body_bytes:

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "digis.middleware.CSPMiddleware",  # django-csp's, building the site-wide policy once
     "digis.middleware.PermissionsPolicyMiddleware",
+    # Last: with DEBUG, 404s get the friendly page too, not Django's technical one.
+    "digis.error_pages.FriendlyNotFoundMiddleware",
     # Last, so it sees the view's exceptions first: a database away is a 503.
     "digis.middleware.BackingServiceUnavailableMiddleware",
 ]
@@ -154,6 +156,10 @@ else:
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# dj-stripe's own migrations rebuild ~50 tables a column at a time (its 0002 is
+# 3 CPU-minutes on SQLite); one migration that creates its current models
+# directly does the same in seconds. See docs/architecture.md ("Decisions").
+MIGRATION_MODULES = {"djstripe": "digis.djstripe_migrations"}
 SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=200)
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------
@@ -532,6 +538,12 @@ STRIPE_WEBHOOK_TOLERANCE_S = 300
 # (a worker that died mid-way) may be taken over by the next delivery.
 PAYMENTS_EVENT_LEASE_S = 60
 STRIPE_MAX_NETWORK_RETRIES = 2
+# A purchase not paid within this many seconds expires: its PaymentIntent is
+# cancelled and it leaves the purchase history (payments.tasks, every 5 minutes).
+PAYMENTS_PURCHASE_EXPIRE_S = env.int("PAYMENTS_PURCHASE_EXPIRE_S", default=30 * 60)
+# The API schema names the purchase's status enum (calls have a "status" too).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["PurchaseStatusEnum"] = "payments.models.PurchaseStatus"
+CELERY_BEAT_SCHEDULE["payments-expire-purchases"] = {"task": "payments.tasks.expire_abandoned_purchases", "schedule": 300.0}
 # Stripe.js: the real one, or localstripe's stand-in when STRIPE_API_HOST is set.
 STRIPE_JS_URL = f"{_stripe_api_host.rstrip('/')}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/"
 
@@ -544,6 +556,7 @@ CALL_CONNECT_TIMEOUT_S = env.int("CALL_CONNECT_TIMEOUT_S", default=60)
 CALL_SILENCE_S = env.int("CALL_SILENCE_S", default=20)
 CALL_RESUME_WINDOW_S = env.int("CALL_RESUME_WINDOW_S", default=60)
 CALL_BUY_TOKENS_URL = env("CALL_BUY_TOKENS_URL", default="/wallet/buy/")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["CallKindEnum"] = "calls.models.CallKind"
 CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "schedule": 15.0}
 
 # --- creators ---
@@ -587,6 +600,49 @@ CELERY_BEAT_SCHEDULE["messaging-refund-due"] = {
 }
 
 # --- streaming ---
+# Room fan-out (digis/realtime/rooms.py): "process" sends a room's event once
+# to each web process, which writes it to its own sockets; "group" puts every
+# socket in a channels group per room (measured slower: docs/streaming.md).
+REALTIME_ROOM_FANOUT = env("REALTIME_ROOM_FANOUT", default="process")
+if REALTIME_ROOM_FANOUT not in ("process", "group"):
+    raise ImproperlyConfigured('REALTIME_ROOM_FANOUT must be "process" or "group"')
+REALTIME_ROOMS_LAYER = "rooms"
+# Rooms travel over Redis pub/sub: a room's event is one PUBLISH, received once
+# by each process subscribed to the room (nothing is queued per socket).
+# Same Redis connection settings as the default layer (timeouts, keepalive, retry).
+if REDIS_URL:
+    CHANNEL_LAYERS["rooms"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], "prefix": env("CHANNELS_PREFIX", default="digis") + ":rooms"},
+    }
+else:
+    CHANNEL_LAYERS["rooms"] = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000, "expiry": 60}}
+# Viewers' pages heartbeat every LIVE_HEARTBEAT_S; a viewer not heard from for
+# LIVE_PRESENCE_TTL_S is no longer counted (sockets that drop without closing).
+LIVE_HEARTBEAT_S = env.int("LIVE_HEARTBEAT_S", default=15)
+LIVE_PRESENCE_TTL_S = env.int("LIVE_PRESENCE_TTL_S", default=45)
+# A stream ends by itself when its host has been gone this long.
+LIVE_HOST_GONE_S = env.int("LIVE_HOST_GONE_S", default=60)
+# Tickets are refunded when a stream ends within this many minutes of its start.
+LIVE_TICKET_REFUND_MINUTES = env.int("LIVE_TICKET_REFUND_MINUTES", default=5)
+# Without Agora the host's browser sends its camera to each viewer itself; this
+# many viewers is what one laptop sustained (bench/live_p2p.py, docs/streaming.md).
+LIVE_P2P_MAX_VIEWERS = env.int("LIVE_P2P_MAX_VIEWERS", default=4)
+# Agora tokens for a stream last this long; the page renews them (join again).
+LIVE_AGORA_TOKEN_S = env.int("LIVE_AGORA_TOKEN_S", default=3600)
+# Chat: messages a viewer may send per window (on top of slow mode), and how
+# many recent messages a viewer gets on joining.
+LIVE_CHAT_RATE = (env.int("LIVE_CHAT_RATE_COUNT", default=20), env.int("LIVE_CHAT_RATE_WINDOW_S", default=30))
+LIVE_CHAT_HISTORY = env.int("LIVE_CHAT_HISTORY", default=50)
+# The largest tip and ticket price, in tokens (a typo should not cost a fortune).
+LIVE_TIP_MAX = env.int("LIVE_TIP_MAX", default=100_000)
+LIVE_TICKET_MAX = env.int("LIVE_TICKET_MAX", default=100_000)
+# A room's viewer count is pushed at most this often per web process.
+LIVE_VIEWERS_PUSH_S = env.float("LIVE_VIEWERS_PUSH_S", default=2.0)
+CELERY_BEAT_SCHEDULE["streaming-sweep"] = {
+    "task": "streaming.tasks.sweep_streams",
+    "schedule": env.float("LIVE_SWEEP_EVERY_S", default=10.0),
+}
 
 # --- notifications ---
 # Web Push (VAPID, RFC 8292). Without both keys web push is off and the

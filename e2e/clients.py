@@ -11,14 +11,45 @@ and daphne is plain HTTP.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
+import threading
 from http.cookies import SimpleCookie
 
 import httpx
 import websockets
 
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def in_own_loop(scenario):
+    """Run an async test in a fresh event loop on a thread of its own.
+
+    pytest-asyncio refuses to start its loop while another one is running in
+    the main thread, and the browser tier's session-wide sync Playwright keeps
+    one running there until the session ends; so the production tier's socket
+    tests, which run after it, drive their loop where nothing else does.
+    """
+
+    @functools.wraps(scenario)
+    def test(*args, **kwargs):
+        outcome = {}
+
+        def run():
+            try:
+                outcome["result"] = asyncio.run(scenario(*args, **kwargs))
+            except BaseException as error:  # noqa: BLE001 - re-raised in the test's thread
+                outcome["error"] = error
+
+        thread = threading.Thread(target=run, name=f"loop:{scenario.__name__}")
+        thread.start()
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("result")
+
+    return test
 
 
 class ProxyClient:

@@ -327,7 +327,7 @@ class Deployment:
         return "\n".join(p.log.read_text(errors="replace") for p in self.processes if p.name == name)
 
     def server_errors(self) -> list[dict]:
-        """Access-log lines with status >= 500 from every web process."""
+        """Access-log lines with a 5xx other than 503 (a documented "come back later") from every web process."""
         errors = []
         for line in self.logs("web").splitlines():
             if '"digis.access"' not in line:
@@ -336,7 +336,8 @@ class Deployment:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if int(record.get("status") or 0) >= 500:
+            status = int(record.get("status") or 0)
+            if status >= 500 and status != 503:
                 errors.append(record)
         return errors
 

@@ -14,6 +14,9 @@ apt_install() {
 
 # --- binaries -----------------------------------------------------------------
 command -v redis-server >/dev/null || apt_install redis-server
+# The browser tier (e2e/browser/) drives Debian's chromium: Playwright cannot
+# download its own browsers here.
+[ -x /usr/bin/chromium ] || apt_install chromium
 pg_bindir=""
 for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
   [ -x "$dir/initdb" ] && { pg_bindir="$dir"; break; }

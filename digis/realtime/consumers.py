@@ -9,7 +9,7 @@ from django.conf import settings
 
 from digis import jsonparse
 from digis.errors import DomainError
-from digis.realtime import presence
+from digis.realtime import presence, rooms
 from digis.realtime.auth import BEARER_SUBPROTOCOL
 from digis.realtime.events import user_group_name
 from digis.realtime.registry import handler_for
@@ -23,9 +23,10 @@ CLOSE_FORBIDDEN = 4403
 # RFC 6455 "Try Again Later": the channel layer (Redis) is unavailable.
 CLOSE_TRY_AGAIN_LATER = 1013
 MAX_EVENT_BYTES = 64 * 1024
-# Joining the user's group is one channel-layer round trip; a hung Redis must
-# not hold the handshake for the layer's whole socket timeout.
-JOIN_TIMEOUT_S = 3.0
+# Joining the user's group is one channel-layer round trip. Only a Redis that
+# hangs takes this long; a busy one (a join storm of a thousand viewers on a
+# loaded machine) must not be mistaken for it, so the bound is generous.
+JOIN_TIMEOUT_S = 10.0
 
 
 def user_may_connect(user) -> bool:
@@ -60,6 +61,9 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code):
+        # Rooms first: their leave hooks (a host leaving a stream) must run even
+        # if what follows fails.
+        await rooms.leave_all(self)
         if self.group:
             group, self.group = self.group, None
             try:

@@ -19,6 +19,7 @@ def test_twisted_still_has_the_hooks_we_override():
     assert "self.gotLength(" in inspect.getsource(http.HTTPChannel) or "gotLength" in inspect.getsource(http.HTTPChannel)
     assert "def handleContentChunk" in inspect.getsource(http.Request)
     assert "_parsePOSTFormSubmission" in inspect.getsource(http.Request.requestReceived)
+    assert "parsePOSTFormSubmission" in inspect.signature(http.Request.__init__).parameters
 
 
 def test_install_swaps_the_factory_and_sets_the_limit():

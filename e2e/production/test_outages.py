@@ -22,7 +22,9 @@ READS = ["/", "/explore/", "/@luna", "/api/creators/", "/api/categories/", "/wal
 
 @dataclass
 class Trickle:
-    """Light load: a few clients each asking for one of READS every ~50 ms."""
+    """Light load: a few clients, each from its own address, each asking for one of READS
+    about four times a second (under the global 300 a minute per address, so every
+    answer other than 2xx/3xx is the outage's doing)."""
 
     deployment: object
     clients: int = 4
@@ -30,7 +32,9 @@ class Trickle:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def _run(self, index: int) -> None:
-        client = ProxyClient(self.deployment.url(web=index % len(self.deployment.web_processes)), timeout=15)
+        client = ProxyClient(
+            self.deployment.url(web=index % len(self.deployment.web_processes)), timeout=15, client_ip=f"198.18.0.{index + 1}"
+        )
         client.sign_in("alice", "digis-demo-pass") if index % 2 else None
         i = 0
         while not self.stop.is_set():
@@ -44,7 +48,7 @@ class Trickle:
                 status = type(exc).__name__
             self.results.append((started, time.monotonic() - started, status, path))
             i += 1
-            time.sleep(0.05)
+            time.sleep(0.25)
         client.close()
 
     def __enter__(self):
@@ -95,7 +99,7 @@ def test_redis_stopped_pages_and_reads_still_answer_and_it_recovers(deployment):
     print(f"\nRedis stopped 8 s: {outage}; readyz during: {readyz.status_code}; ready again after {recovery_s:.1f} s; after: {after}")
     assert readyz.status_code == 503 and "cache" in readyz.json()["failed"]
     assert outage["requests"] > 20
-    assert outage["5xx"] == 0 and outage["errors"] == 0, outage
+    assert outage["non_2xx_3xx"] == 0, outage
     assert after["non_2xx_3xx"] == 0, after
     assert recovery_s < 15
     assert {p.name + str(i): p.popen.pid for i, p in enumerate(deployment.processes)} == pids
@@ -114,7 +118,7 @@ def test_redis_frozen_requests_do_not_hang(deployment):
         outage = trickle.summary(frozen, thawed)
         recovery_s = _wait_ready(deployment)
     print(f"\nRedis frozen 6 s: {outage}; ready again after {recovery_s:.1f} s")
-    assert outage["5xx"] == 0 and outage["errors"] == 0, outage
+    assert outage["non_2xx_3xx"] == 0, outage
     # One request per process waits out the cache's timeout (1 s) before it
     # notices; nothing waits for the old 2 s + 500.
     assert outage["slowest_s"] < 3.5, outage
@@ -132,8 +136,7 @@ def test_postgres_restart_costs_seconds_not_errors(deployment):
         after = trickle.summary(back + recovery_s + 1, time.monotonic())
     print(f"\nPostgreSQL away {away_s:.2f} s: {window}; ready again {recovery_s:.1f} s after it was back; after: {after}")
     # Requests caught by the restart get 503 + Retry-After (documented), never a 500.
-    assert window["5xx"] == window["503"], window
-    assert window["errors"] == 0, window
+    assert window["non_2xx_3xx"] == window["503"], window
     assert window["slowest_s"] < 6, window
     assert after["non_2xx_3xx"] == 0, after
     assert recovery_s < 10

@@ -5,10 +5,8 @@ import os
 
 import pytest
 
-from e2e.clients import Socket
+from e2e.clients import Socket, in_own_loop
 from e2e.production.conftest import DEMO_PASSWORD
-
-pytestmark = pytest.mark.asyncio
 
 # Long enough to cross every timeout that closed sockets in production before:
 # redis-py's 5 s socket timeout against channels_redis's 5 s blocking pop, and
@@ -16,6 +14,7 @@ pytestmark = pytest.mark.asyncio
 IDLE_S = float(os.environ.get("DIGIS_PRODUCTION_IDLE_S", "90"))
 
 
+@in_own_loop
 async def test_an_idle_socket_stays_open_and_still_receives_events(deployment, signed_in):
     luna = signed_in("luna", web=0)
     alice = signed_in("alice", web=1)  # the ring crosses from one web process to the other
@@ -37,6 +36,7 @@ async def test_an_idle_socket_stays_open_and_still_receives_events(deployment, s
     assert deployment.all_alive() == {name: True for name in deployment.all_alive()}
 
 
+@in_own_loop
 async def test_a_bearer_token_socket_is_accepted_with_its_subprotocol(deployment, visitor):
     token = await asyncio.to_thread(visitor.token, "alice", DEMO_PASSWORD)
     socket = await Socket.open(deployment.url(), token=token)

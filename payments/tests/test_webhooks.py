@@ -300,13 +300,25 @@ def services_start(user, package):
 
 
 @pytest.mark.django_db
-def test_failed_and_canceled_payments_mark_the_purchase_failed(alice, starter, localstripe):
+def test_a_canceled_payment_expires_the_purchase(alice, starter, localstripe):
     purchase = services_start(alice, starter)
     intent = stripe.PaymentIntent.cancel(purchase.payment_intent_id)
 
     assert post_event(event_for(intent, "payment_intent.canceled")).status_code == 200
     purchase.refresh_from_db()
-    assert purchase.status == PurchaseStatus.FAILED and purchase.failure_reason == "canceled"
+    assert purchase.status == PurchaseStatus.EXPIRED and purchase.failure_reason == "The payment was cancelled."
+    assert ledger.balance_of(user=alice) == 0
+
+
+@pytest.mark.django_db
+def test_a_failed_payment_marks_the_purchase_failed_with_stripes_words(alice, starter, localstripe):
+    purchase = services_start(alice, starter)
+    intent = stripe.PaymentIntent.retrieve(purchase.payment_intent_id).to_dict()
+    intent["last_payment_error"] = {"code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."}
+
+    assert post_event(event_for(intent, "payment_intent.payment_failed")).status_code == 200
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.FAILED and purchase.failure_reason == "Your card has insufficient funds."
     assert ledger.balance_of(user=alice) == 0
 
 
