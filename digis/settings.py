@@ -594,6 +594,11 @@ MESSAGE_BROADCASTS_PER_HOUR = env.int("MESSAGE_BROADCASTS_PER_HOUR", default=3)
 MESSAGE_BROADCAST_BATCH = env.int("MESSAGE_BROADCAST_BATCH", default=500)
 MESSAGE_IMAGE_MAX_BYTES = env.int("MESSAGE_IMAGE_MAX_BYTES", default=8 * 1024 * 1024)
 MESSAGE_IMAGE_MAX_SIDE_PX = 1600
+# A broadcast's and a live stream's fields are both named "audience": the schema names each enum
+# (otherwise drf-spectacular picks hashed names and warns, which the schema test refuses).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    BroadcastAudienceEnum="messaging.models.Broadcast.Audience", StreamAudienceEnum="streaming.models.Audience",
+)
 CELERY_BEAT_SCHEDULE["messaging-refund-due"] = {
     "task": "messaging.tasks.refund_due_messages",
     "schedule": env.float("MESSAGE_EXPIRY_SWEEP_S", default=60.0),

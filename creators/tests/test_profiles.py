@@ -147,7 +147,7 @@ def test_patch_me_needs_a_json_object(bob_profile, bob, api_as):
 def test_database_backstops_on_rates(bob_profile):
     from django.db import IntegrityError, transaction
 
-    for field, value in [("video_call_rate", 0), ("voice_call_rate", 0), ("message_price", 0), ("min_call_minutes", 0),
+    for field, value in [("video_call_rate", 0), ("voice_call_rate", 0), ("message_price", -1), ("min_call_minutes", 0),
                          ("message_policy", "nobody")]:
         with pytest.raises(IntegrityError), transaction.atomic():
             CreatorProfile.objects.filter(pk=bob_profile.pk).update(**{field: value})
