@@ -379,11 +379,17 @@ def change_password(*, user, current_password: str, new_password: str) -> User:
 # --- blocking -----------------------------------------------------------------
 
 def block_user(*, blocker, blocked) -> Block:
-    """`blocker` blocks `blocked`. Idempotent: blocking twice returns the first Block."""
+    """`blocker` blocks `blocked`. Idempotent: blocking twice returns the first Block.
+
+    A new block calls the ``accounts.hooks.user_blocked`` receivers in the same
+    transaction (messaging refunds held paid messages between the two).
+    """
     if blocker.pk == blocked.pk:
         raise CannotBlockSelf()
     with transaction.atomic(durable=True):
-        block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        if created:
+            hooks.user_blocked(blocker=blocker, blocked=blocked)
     return block
 
 
@@ -424,7 +430,10 @@ def revoke_all_credentials(*, user, reason: str) -> None:
 
 
 def ban_user(*, actor, user, reason: str, until: datetime | None = None, notice: str | None = None) -> User:
-    """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once."""
+    """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once.
+
+    Calls the ``accounts.hooks.user_banned`` receivers inside the transaction.
+    """
     _check_may_moderate(actor, user)
     with transaction.atomic(durable=True):
         return apply_ban(actor=actor, user=user, reason=reason, until=until, notice=notice)

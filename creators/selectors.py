@@ -141,6 +141,7 @@ def _build_card(profile: CreatorProfile) -> dict:
         "message_price": profile.message_price,
         "min_call_minutes": profile.min_call_minutes,
         "message_policy": profile.message_policy,
+        "message_min_spend": profile.message_min_spend,
         "do_not_disturb": profile.do_not_disturb,
         "follower_count": profile.follower_count,
         "categories": [

@@ -587,6 +587,28 @@ if env.bool("CREATORS_BENCH_URLS", default=False):
     ROOT_URLCONF = "creators.bench_urls"
 
 # --- messaging ---
+# A fan's paid message is held in escrow until the creator replies; unanswered
+# this many hours, the periodic job refunds it in full.
+MESSAGE_REPLY_WINDOW_H = env.int("MESSAGE_REPLY_WINDOW_H", default=72)
+MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=2000)
+# A sender may delete their own message for both people this long after sending.
+MESSAGE_DELETE_WINDOW_S = env.int("MESSAGE_DELETE_WINDOW_S", default=15 * 60)
+# Messages one person may send per minute (over the API, the socket and the pages together).
+MESSAGE_RATE_PER_MINUTE = env.int("MESSAGE_RATE_PER_MINUTE", default=30)
+MESSAGE_BROADCASTS_PER_HOUR = env.int("MESSAGE_BROADCASTS_PER_HOUR", default=3)
+# Recipients per broadcast delivery task (one transaction each).
+MESSAGE_BROADCAST_BATCH = env.int("MESSAGE_BROADCAST_BATCH", default=500)
+MESSAGE_IMAGE_MAX_BYTES = env.int("MESSAGE_IMAGE_MAX_BYTES", default=8 * 1024 * 1024)
+MESSAGE_IMAGE_MAX_SIDE_PX = 1600
+# A broadcast's and a live stream's fields are both named "audience": the schema names each enum
+# (otherwise drf-spectacular picks hashed names and warns, which the schema test refuses).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    BroadcastAudienceEnum="messaging.models.Broadcast.Audience", StreamAudienceEnum="streaming.models.Audience",
+)
+CELERY_BEAT_SCHEDULE["messaging-refund-due"] = {
+    "task": "messaging.tasks.refund_due_messages",
+    "schedule": env.float("MESSAGE_EXPIRY_SWEEP_S", default=60.0),
+}
 
 # --- streaming ---
 # Room fan-out (digis/realtime/rooms.py): "process" sends a room's event once

@@ -81,3 +81,11 @@ class RefundExceedsCharge(Conflict):
     def __init__(self, message: str | None = None, *, refundable: int, **extra):
         self.refundable = int(refundable)
         super().__init__(message, refundable=self.refundable, **extra)
+
+
+class AlreadySettled(Conflict):
+    """A paid message's hold was already released or refunded (each is settled once)."""
+
+    code = "hold_already_settled"
+    status_code = 409
+    default_message = "This held payment has already been settled."

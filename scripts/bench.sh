@@ -8,7 +8,8 @@
 #                                       date, commit and load before and after
 #   make bench ARGS=--quick             small sizes (~10 min quiet, ~25 min at load 6-10): checks the scripts end to end;
 #                                       nothing is written to bench/RESULTS.md
-#   make bench ARGS="ledger payments"   only these (explore, ledger, payments, calls); with --quick too
+#   make bench ARGS="ledger payments"   only these (explore, ledger, payments, calls, realtime: messaging sockets,
+#                                       live: a live room's fan-out); with --quick too
 #
 # The full sizes wait (up to 10 min) for the 1-minute load to fall to 1.5 first;
 # BENCH_MAX_LOAD / BENCH_WAIT_S change that.
@@ -22,11 +23,11 @@ names=()
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    explore|ledger|payments|calls) names+=("$arg") ;;
-    *) echo "unknown argument: $arg (explore, ledger, payments, calls, --quick)" >&2; exit 2 ;;
+    explore|ledger|payments|calls|realtime|live) names+=("$arg") ;;
+    *) echo "unknown argument: $arg (explore, ledger, payments, calls, realtime, live, --quick)" >&2; exit 2 ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(ledger payments explore calls)
+[ ${#names[@]} -gt 0 ] || names=(ledger payments explore calls realtime live)
 
 if [ $quick = 1 ]; then
   declare -A runs=(
@@ -34,6 +35,8 @@ if [ $quick = 1 ]; then
     [payments]="bench/payments.py --server --rounds 1 --no-write|bench/payments.py --sustained --rates 10,20 --duration 10 --no-write"
     [explore]="bench/explore.py --creators 1000 --clients 8 --seconds 3 --rounds 1 --single-seconds 1 --no-write"
     [calls]="bench/calls.py --ended 10000 --live 100 --runs 5 --no-write"
+    [realtime]="bench/realtime.py --clients 50 --conversations 10 --seconds 3 --rounds 1 --followers 500 --no-write"
+    [live]="bench/realtime_live.py --viewers 100 --seconds 5 --no-write"
   )
 else
   declare -A runs=(
@@ -41,6 +44,8 @@ else
     [payments]="bench/payments.py --server --rounds 5|bench/payments.py --sustained --rates 25,50,100,150,200 --duration 60"
     [explore]="bench/explore.py --creators 10000 --clients 32 --seconds 8 --rounds 3|bench/explore.py --creators 100000 --clients 32 --seconds 8 --rounds 3"
     [calls]="bench/calls.py --ended 1000000 --live 1000 --runs 50"
+    [realtime]="bench/realtime.py"
+    [live]="bench/realtime_live.py"
   )
 fi
 
