@@ -22,7 +22,7 @@ PERMISSION = services.PERMISSION
 NOT_FOUND = OpenApiResponse(description="Not found (also: not a moderator).")
 
 
-class PersonSerializer(serializers.Serializer):
+class ReportPersonSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="pk")
     username = serializers.CharField()
 
@@ -93,10 +93,10 @@ class ReportListView(APIView):
 
 
 class StaffReportSerializer(serializers.ModelSerializer):
-    reporter = PersonSerializer()
-    target_user = PersonSerializer()
-    assigned_to = PersonSerializer(allow_null=True)
-    resolved_by = PersonSerializer(allow_null=True)
+    reporter = ReportPersonSerializer()
+    target_user = ReportPersonSerializer()
+    assigned_to = ReportPersonSerializer(allow_null=True)
+    resolved_by = ReportPersonSerializer(allow_null=True)
     reports_on_target = serializers.SerializerMethodField()
 
     class Meta:
