@@ -76,6 +76,7 @@ def main() -> None:
     resources.Store.try_load_from_disk = lambda self: None
 
     from localstripe import server  # imported after the patch: it builds the app
+    import payouts.localstripe_connect  # noqa: F401  (adds Stripe Connect: accounts, links, transfers, payouts)
 
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
