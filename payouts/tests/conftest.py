@@ -54,3 +54,50 @@ def later(settings):
     yield travel
     for traveller in reversed(travellers):
         traveller.stop()
+
+
+# The payments app's Stripe fixtures: localstripe, its webhooks to our live
+# server, and Stripe's signing scheme.
+from payments.tests.conftest import localstripe, localstripe_webhooks, webhook_secret  # noqa: E402,F401
+
+
+def submit_onboarding(url: str, *, name: str = "Bob Builder", account_number: str = "000123456789",
+                      routing_number: str = "110000000", bank_country: str = "US") -> str:
+    """Fill in the stand-in's hosted onboarding form as the creator would; returns where it redirects."""
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    body = urllib.parse.urlencode(
+        {"name": name, "bank_country": bank_country, "routing_number": routing_number, "account_number": account_number, "tos": "yes"}
+    ).encode()
+    try:
+        urllib.request.build_opener(NoRedirect).open(url, data=body, timeout=10)
+    except urllib.error.HTTPError as redirect:
+        if redirect.code in (302, 303):
+            return redirect.headers["Location"]
+        raise
+    raise AssertionError("the onboarding form did not redirect")
+
+
+@pytest.fixture
+def connect(localstripe):
+    """connect(creator) -> a Stripe Express account onboarded at the stand-in and synced."""
+    from payouts import services
+    from payouts.models import PayoutAccount
+
+    def run(user, *, account_number: str = "000123456789"):
+        _, url = services.start_stripe_onboarding(
+            user=user, country="US", return_url="http://127.0.0.1:9/return", refresh_url="http://127.0.0.1:9/refresh"
+        )
+        assert submit_onboarding(url, account_number=account_number) == "http://127.0.0.1:9/return"
+        services.sync_stripe_account(user=user)
+        account = PayoutAccount.objects.get(user=user)
+        assert account.ready, account.__dict__
+        return account
+
+    return run
