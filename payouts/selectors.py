@@ -42,7 +42,12 @@ def weekly_day() -> int:
 
 
 def money(tokens: int) -> str:
+    """What tokens are worth paid out now, e.g. "USD 20.00"."""
     return format_money(tokens * settings.PAYOUT_CENTS_PER_TOKEN, settings.PAYOUT_CURRENCY)
+
+
+def format_cents(cents: int, currency: str) -> str:
+    return format_money(cents, currency)
 
 
 def rules() -> dict:

@@ -155,6 +155,9 @@ def start_stripe_onboarding(*, user, country: str, return_url: str, refresh_url:
             raise OnboardingUnavailable(exc.message)
         PayoutAccount.objects.filter(pk=account.pk, stripe_account_id="").update(stripe_account_id=created.id, updated_at=_now())
         account.refresh_from_db()
+        if account.stripe_account_id == created.id:
+            apply_stripe_account(created.to_dict())  # what Stripe needs from the creator, shown at once
+            account.refresh_from_db()
     try:
         link = gateway.create_account_link(account_id=account.stripe_account_id, refresh_url=refresh_url, return_url=return_url)
     except gateway.StripeUnavailable:
@@ -181,7 +184,9 @@ def apply_stripe_account(data: dict, *, as_of: int | None = None) -> str:
     stamp = dt.datetime.fromtimestamp(int(as_of), tz=dt.UTC) if as_of else _now()
     with transaction.atomic(durable=True):
         account = lock_payout_account(account.pk)
-        if as_of and account.stripe_synced_at and account.stripe_synced_at > stamp:
+        # Stripe's event times are whole seconds: an event of the same second
+        # as the state we hold is applied (it carries the whole account).
+        if as_of and account.stripe_synced_at and account.stripe_synced_at.replace(microsecond=0) > stamp:
             return "older than the state we have"
         before = account.ready
         PayoutAccount.objects.filter(pk=account.pk).update(
@@ -266,6 +271,27 @@ def set_schedule(*, user, schedule: str) -> PayoutAccount:
 
 
 # --- requesting ---------------------------------------------------------------------------------
+
+
+def why_cannot_request(*, user, position=None, account=None) -> str:
+    """Why the creator cannot ask for a payout right now, in words, or ""."""
+    reason = stop_reason(user)
+    if reason:
+        return reason
+    account = account if account is not None else selectors.payout_account_of(user)
+    if account is None:
+        return "Set up where your payouts go first."
+    if not account.ready:
+        if account.method == PayoutMethod.STRIPE:
+            return "Finish setting up your Stripe account first."
+        return "Enter your bank details first."
+    if selectors.open_payout_of(user) is not None:
+        return "You have a payout in progress; you can ask for the next one when it has been sent."
+    position = position if position is not None else selectors.creator_position(user=user)
+    minimum = settings.PAYOUT_MIN_TOKENS
+    if position.payable < minimum:
+        return f"You can ask for a payout once at least {minimum:,} tokens are payable; {position.payable:,} are now."
+    return ""
 
 
 def _review_reason(user, tokens: int) -> str:

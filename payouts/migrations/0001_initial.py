@@ -1,4 +1,4 @@
-# Payouts: payout accounts, payouts and their statements.
+# Payouts: payout accounts, payouts and their statements; the admin queues are proxies.
 
 import django.db.models.deletion
 import django.db.models.expressions
@@ -61,6 +61,32 @@ class Migration(migrations.Migration):
                 'ordering': ['-requested_at', '-id'],
                 'permissions': [('review_payout', 'Can approve, reject and mark payouts paid')],
             },
+        ),
+        migrations.CreateModel(
+            name='BankTransferQueue',
+            fields=[
+            ],
+            options={
+                'verbose_name': 'payout to pay by bank transfer',
+                'verbose_name_plural': 'payouts to pay by bank transfer',
+                'proxy': True,
+                'indexes': [],
+                'constraints': [],
+            },
+            bases=('payouts.payout',),
+        ),
+        migrations.CreateModel(
+            name='ReviewQueue',
+            fields=[
+            ],
+            options={
+                'verbose_name': 'payout waiting for review',
+                'verbose_name_plural': 'payouts waiting for review',
+                'proxy': True,
+                'indexes': [],
+                'constraints': [],
+            },
+            bases=('payouts.payout',),
         ),
         migrations.CreateModel(
             name='PayoutAccount',

@@ -285,3 +285,33 @@ def test_concurrent_deliveries_of_payout_paid_settle_once(alice, bob, staff, con
     assert payout.status == PayoutStatus.PAID
     assert system_balance(SystemAccount.PAYOUTS_PAID) == 800
     assert_books_balance()
+
+
+@pytest.mark.django_db
+def test_onboarding_from_the_earnings_page_without_javascript(bob, client, localstripe):
+    import re
+
+    client.force_login(bob)
+    page = client.post("/earnings/account/", {"method": "stripe", "country": "US"})
+    assert page.status_code == 200
+    url = re.search(r'href="([^"]+/connect/onboarding/[^"]+)"', page.content.decode()).group(1)
+
+    assert submit_onboarding(url) == "http://testserver/earnings/connect/return/"
+    back = client.get("/earnings/connect/return/")
+
+    assert back.status_code == 302 and back["Location"] == "/earnings/"
+    assert PayoutAccount.objects.get(user=bob).ready
+    assert "Your Stripe account is connected" in client.get("/earnings/").content.decode()
+    # An expired link: Stripe sends the creator to refresh_url, which makes a new link.
+    refreshed = client.get("/earnings/connect/refresh/")
+    assert refreshed.status_code == 302 and "/connect/onboarding/" in refreshed["Location"] and refreshed["Location"] != url
+
+
+@pytest.mark.django_db
+def test_onboarding_through_the_api_returns_the_link(bob, api_as, localstripe):
+    response = api_as(bob).post("/api/payouts/account/", {"method": "stripe", "country": "DE"}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert "/connect/onboarding/" in body["url"] and body["account"]["stripe_account_id"].startswith("acct_")
+    assert not body["account"]["ready"] and "external_account" in body["account"]["stripe_requirements_due"]
+    assert stripe.Account.retrieve(body["account"]["stripe_account_id"]).country == "DE"
