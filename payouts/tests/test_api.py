@@ -180,3 +180,17 @@ def test_bank_form_errors_are_shown_on_the_page(bob, client):
     assert "six digits" in response.content.decode()
     ok = client.post("/earnings/account/", {"method": "manual", "scheme": "uk_sort_code", "holder": "Bob", "sort_code": "12-34-56", "account_number": "12345678"})
     assert ok.status_code == 302 and PayoutAccount.objects.get(user=bob).bank_masked == "GB •••• 5678"
+
+
+@pytest.mark.django_db
+def test_demo_data_gives_the_first_creator_pending_earnings(alice, bob):
+    from ledger.demo import seed as ledger_seed
+    from payouts import demo, selectors
+
+    context = {"fan": alice, "creators": [bob]}
+    ledger_seed(context)
+    demo.seed(context)
+    demo.seed(context)  # idempotent
+    position = selectors.creator_position(user=bob)
+    assert position.pending == 400 and position.payable == 0  # 500 paid, 20 % fee, all in the hold
+    assert PayoutAccount.objects.get(user=bob).ready
