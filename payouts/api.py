@@ -274,6 +274,7 @@ class EarningsView(APIView):
 class PayoutAccountSerializer(serializers.ModelSerializer):
     ready = serializers.BooleanField()
     destination = serializers.CharField(source="destination_label")
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="null until an account is set up")
 
     class Meta:
         model = PayoutAccount

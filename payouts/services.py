@@ -29,6 +29,7 @@ transaction, under idempotency keys derived from the same id
 import datetime as dt
 import logging
 import uuid
+import zlib
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -503,9 +504,13 @@ def _fail(payout_id, *, from_statuses, code: str, message: str) -> bool:
 
 
 def _hold(payout: Payout, reason: str) -> str:
-    """An approved payout that may not go out now stays approved, saying why (once)."""
-    if Payout.objects.filter(pk=payout.pk, status=PayoutStatus.APPROVED).exclude(held_reason=reason).update(held_reason=reason):
-        logger.info("payouts: payout held", extra={"payout": str(payout.pk), "reason": reason})
+    """An approved payout that may not go out now stays approved, saying why (told once per reason)."""
+    with transaction.atomic(durable=True):
+        if Payout.objects.filter(pk=payout.pk, status=PayoutStatus.APPROVED).exclude(held_reason=reason).update(held_reason=reason):
+            logger.info("payouts: payout held", extra={"payout": str(payout.pk), "reason": reason})
+            payout = _reload(payout.pk)
+            _tell(payout, f"Your payout of {payout.amount_display} is on hold: {reason}", step=f"held:{zlib.crc32(reason.encode())}")
+            _push(payout)
     return "held"
 
 
@@ -683,23 +688,45 @@ def on_payout_paid(event: dict) -> str:
     payout, problem = _bank_payout_event(event)
     if payout is None:
         return problem
+    payout = _catch_up(payout, event["data"]["object"])
     return _mark_paid(payout, bank_payout_id=event["data"]["object"].get("id", ""))
 
 
-def _mark_paid(payout: Payout, *, bank_payout_id: str = "", from_statuses=(PayoutStatus.SENT,), extra: dict | None = None) -> str:
+def _mark_paid(payout: Payout, *, bank_payout_id: str = "", from_statuses=(PayoutStatus.SENT,), extra: dict | None = None,
+               audit: dict | None = None) -> str:
+    """Paid: settle the ledger and move the status together (and, for an
+    operator's decision, its audit row in the same transaction)."""
     allowed = [str(s) for s in from_statuses]
     with transaction.atomic(durable=True):
         locked = lock_payout(payout.pk)
         if locked.status not in allowed or locked.bank_failed:
             return f"already {locked.status}"
+        before = _snapshot(locked)
         settled = ledger.settle_payout(payout_id=payout.pk, reference=bank_payout_id or f"payout:{payout.pk}")
         Payout.objects.filter(pk=payout.pk, status__in=allowed).update(
             status=PayoutStatus.PAID, settle_transaction=settled, paid_at=_now(), finished_at=_now(), **(extra or {}),
         )
         payout = _reload(payout.pk)
+        if audit is not None:
+            _audit(target=payout, before=before, after=_snapshot(payout), **audit)
         _tell(payout, f"Your payout of {payout.amount_display} has been paid.", step="paid")
         _push(payout)
     return "paid"
+
+
+def _catch_up(payout: Payout, obj: dict) -> Payout:
+    """A bank payout's event can overtake the worker that created it (still
+    ``sending``): the event proves the transfer and the bank payout exist, so
+    record the payout as sent first. Without the transfer's id recorded yet,
+    fail: Stripe delivers the event again later (and the sweep reconciles)."""
+    if payout.status != PayoutStatus.SENDING:
+        return payout
+    if not payout.stripe_transfer_id:
+        raise PayoutWrongState("This payout's transfer is not recorded yet; deliver the event again later.", code="event_not_ready")
+    Payout.objects.filter(pk=payout.pk, status=PayoutStatus.SENDING).exclude(stripe_transfer_id="").update(
+        status=PayoutStatus.SENT, stripe_payout_id=obj.get("id") or "", sent_at=_now(), lease_until=None, last_error="",
+    )
+    return _reload(payout.pk)
 
 
 def on_payout_failed(event: dict) -> str:
@@ -709,6 +736,7 @@ def on_payout_failed(event: dict) -> str:
     if payout is None:
         return problem
     obj = event["data"]["object"]
+    payout = _catch_up(payout, obj)
     code = obj.get("failure_code") or "payout_failed"
     message = obj.get("failure_message") or "Your bank could not accept the payout."
     # Recorded first (and committed): from here the payout can only fail, even
@@ -796,14 +824,14 @@ def mark_manual_paid(*, payout_id, actor, reference: str) -> Payout:
         raise InvalidBankDetails("The bank's reference is required.", fields={"reference": ["Required."]}, code="reference_required")
     if payout.status not in (PayoutStatus.APPROVED, PayoutStatus.SENT):
         raise PayoutWrongState("Only an approved or sent payout can be marked paid.")
-    outcome = _mark_paid(payout, bank_payout_id=reference, from_statuses=(PayoutStatus.APPROVED, PayoutStatus.SENT),
-                         extra={"manual_reference": reference[:140], "held_reason": ""})
+    outcome = _mark_paid(
+        payout, bank_payout_id=reference, from_statuses=(PayoutStatus.APPROVED, PayoutStatus.SENT),
+        extra={"manual_reference": reference[:140], "held_reason": ""},
+        audit={"actor": actor, "action": "payout.mark_paid", "reason": f"Bank transfer {reference}"},
+    )
     if outcome != "paid":
         raise PayoutWrongState("This payout was already closed.")
-    after = _reload(payout.pk)
-    with transaction.atomic(durable=True):
-        _audit(actor=actor, action="payout.mark_paid", target=after, reason=f"Bank transfer {reference}", before=_snapshot(payout), after=_snapshot(after))
-    return after
+    return _reload(payout.pk)
 
 
 def mark_manual_failed(*, payout_id, actor, reason: str) -> Payout:

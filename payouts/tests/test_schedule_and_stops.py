@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import make_user
 from ledger import services as ledger
+from notifications.models import Notification
 from payouts import selectors, services
 from payouts.models import Payout, PayoutSchedule, PayoutStatus, PayoutTrigger
 from payouts.tests.factories import buy_tokens, earn, manual_account
@@ -75,6 +76,8 @@ def test_a_banned_creators_approved_payout_is_held_not_sent(alice, bob, settings
     payout.refresh_from_db()
     assert payout.status == PayoutStatus.APPROVED and "suspended" in payout.held_reason
     assert services.sweep()["held"] == 1  # the sweep keeps it held
+    held = Notification.objects.filter(recipient=bob, text__contains="on hold")
+    assert held.count() == 1 and "suspended" in held.get().text  # told once, however often the sweep looks
 
     unban_user(actor=staff, user=bob, reason="cleared")
     assert services.sweep()["sent"] == 1

@@ -315,3 +315,44 @@ def test_onboarding_through_the_api_returns_the_link(bob, api_as, localstripe):
     assert "/connect/onboarding/" in body["url"] and body["account"]["stripe_account_id"].startswith("acct_")
     assert not body["account"]["ready"] and "external_account" in body["account"]["stripe_requirements_due"]
     assert stripe.Account.retrieve(body["account"]["stripe_account_id"]).country == "DE"
+
+
+@pytest.mark.django_db
+def test_the_banks_answer_overtaking_the_worker_is_applied(alice, bob, staff, connect, localstripe, monkeypatch):
+    connect(bob)
+    payout = approved_payout(bob, alice, staff)
+    real = gateway.create_bank_payout
+    made = {}
+
+    def create_and_stall(**kwargs):
+        made["payout"] = real(**kwargs)
+        raise SystemExit("the worker stalls before recording 'sent'")
+
+    monkeypatch.setattr(gateway, "create_bank_payout", create_and_stall)
+    with pytest.raises(SystemExit):
+        services.send_payout(payout_id=payout.pk)
+    assert Payout.objects.get(pk=payout.pk).status == PayoutStatus.SENDING
+
+    paid = event_for(made["payout"], "payout.paid")
+    paid["account"] = payout.destination
+    assert post_event(paid).json()["outcome"] == "processed"
+
+    payout.refresh_from_db()
+    assert payout.status == PayoutStatus.PAID and payout.stripe_payout_id == made["payout"].id
+    assert_books_balance()
+
+
+@pytest.mark.django_db
+def test_a_bank_event_before_the_transfer_is_recorded_is_delivered_again_later(alice, bob, staff, connect, localstripe):
+    connect(bob)
+    payout = approved_payout(bob, alice, staff)
+    Payout.objects.filter(pk=payout.pk).update(status=PayoutStatus.SENDING)
+    event = {"id": "po_early", "object": "payout", "status": "paid", "metadata": {"payout": str(payout.pk)}}
+    paid = event_for(event, "payout.paid")
+    paid["account"] = payout.destination
+
+    response = post_event(paid)
+
+    assert response.status_code == 500 and StripeEvent.objects.get(stripe_id=paid["id"]).status == "failed"
+    assert Payout.objects.get(pk=payout.pk).status == PayoutStatus.SENDING
+    assert system_balance(SystemAccount.PAYOUTS_PAID) == 0
