@@ -543,6 +543,11 @@ CELERY_BEAT_SCHEDULE["payouts-sweep"] = {
     "schedule": env.float("PAYOUT_SWEEP_EVERY_S", default=60.0),
 }
 CELERY_BEAT_SCHEDULE["payouts-weekly"] = {"task": "payouts.tasks.create_scheduled_payouts", "schedule": 3600.0}
+# The schema names the payouts' choice sets (a status and a bank scheme are
+# used by several serializers; drf-spectacular would otherwise invent names).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"PayoutStatusEnum": "payouts.models.PayoutStatus", "BankSchemeEnum": "payouts.models.BankScheme"}
+)
 
 # --- moderation ---
 
