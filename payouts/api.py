@@ -10,13 +10,21 @@ import io
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis.params import parse_int
 from payouts import selectors, services
 from payouts.exceptions import NotACreator, PayoutNotFound
 from payouts.models import BankScheme, Payout, PayoutAccount, PayoutItem, PayoutMethod, PayoutSchedule
@@ -96,13 +104,42 @@ class PayoutPagination(CursorPagination):
     page_size_query_param = "page_size"
     ordering = ("-requested_at", "-id")
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
 
-class PayoutListView(APIView):
+    def get_page_size(self, request):
+        # DRF quietly falls back to the default for a bad page_size; a bad one is a 400 here.
+        return parse_int(
+            request.query_params.get(self.page_size_query_param), name=self.page_size_query_param,
+            default=self.page_size, minimum=1, maximum=self.max_page_size,
+        )
+
+
+class CreatorAPIView(APIView):
+    # JSON bodies only: the pages post forms to their own views, and a form
+    # body would let an empty field stand for "not sent" (DRF's HTML-input rule).
+    parser_classes = [JSONParser]
+
+
+class PayoutListView(CreatorAPIView):
     """GET: your payouts, newest first (cursor pages). POST: ask for a payout."""
 
-    @extend_schema(operation_id="payouts_list", responses={200: PayoutSerializer(many=True), 404: NOT_FOUND})
+    pagination_class = PayoutPagination  # read by the schema; get() paginates with it
+
+    @extend_schema(
+        operation_id="payouts_list",
+        responses={
+            200: PayoutSerializer(many=True),
+            400: OpenApiResponse(ERROR, description="A page_size that is not a whole number from 1 to 100."),
+            404: OpenApiResponse(ERROR, description="Not a creator (`not_a_creator`), or a cursor we did not make (`not_found`)."),
+        },
+    )
     def get(self, request):
-        paginator = PayoutPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.payouts_of(_creator(request)), request, view=self)
         return paginator.get_paginated_response(PayoutSerializer(page, many=True).data)
 
@@ -126,7 +163,7 @@ def _own_payout(request, payout_id) -> Payout:
     return payout
 
 
-class PayoutDetailView(APIView):
+class PayoutDetailView(CreatorAPIView):
     @extend_schema(operation_id="payouts_retrieve", responses={200: PayoutDetailSerializer, 404: NOT_FOUND})
     def get(self, request, payout_id):
         return Response(PayoutDetailSerializer(_own_payout(request, payout_id)).data)
@@ -174,7 +211,7 @@ class CSVRenderer(BaseRenderer):
         return f"error,message\r\n{error.get('code', '')},{error.get('message', '')}\r\n"
 
 
-class PayoutStatementCSVView(APIView):
+class PayoutStatementCSVView(CreatorAPIView):
     renderer_classes = [JSONRenderer, CSVRenderer]
 
     @extend_schema(
@@ -265,7 +302,7 @@ def earnings_summary(user) -> dict:
     }
 
 
-class EarningsView(APIView):
+class EarningsView(CreatorAPIView):
     @extend_schema(operation_id="payouts_earnings", responses={200: EarningsSerializer, 404: NOT_FOUND})
     def get(self, request):
         return Response(EarningsSerializer(earnings_summary(_creator(request))).data)
@@ -289,14 +326,38 @@ class PayoutAccountSerializer(serializers.ModelSerializer):
 
 
 class AccountSetupSerializer(serializers.Serializer):
+    """What the endpoint parses; the schema shows its two shapes (below)."""
+
     method = serializers.ChoiceField(choices=PayoutMethod.choices)
-    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, default="US", help_text="Stripe: the country of your bank.")
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, help_text="Stripe: the country of your bank (default US).")
     scheme = serializers.ChoiceField(choices=BankScheme.choices, required=False, help_text="Manual: the kind of bank details.")
-    holder = serializers.CharField(required=False, max_length=140, allow_blank=True)
-    iban = serializers.CharField(required=False, max_length=64, allow_blank=True)
-    routing_number = serializers.CharField(required=False, max_length=32, allow_blank=True)
-    account_number = serializers.CharField(required=False, max_length=32, allow_blank=True)
-    sort_code = serializers.CharField(required=False, max_length=16, allow_blank=True)
+    holder = serializers.CharField(required=False, max_length=140)
+    iban = serializers.CharField(required=False, max_length=64)
+    routing_number = serializers.CharField(required=False, max_length=32)
+    account_number = serializers.CharField(required=False, max_length=32)
+    sort_code = serializers.CharField(required=False, max_length=16)
+
+
+class StripeSetupSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=[PayoutMethod.STRIPE.value])
+    country = serializers.RegexField(r"^[A-Za-z]{2}$", required=False, help_text="The country of your bank (default US).")
+
+
+class BankSetupSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=[PayoutMethod.MANUAL.value])
+    scheme = serializers.ChoiceField(choices=BankScheme.choices)
+    holder = serializers.CharField(max_length=140, help_text="The account holder's name as the bank knows it.")
+    iban = serializers.CharField(required=False, max_length=64, help_text="scheme iban: the IBAN (checked, then masked).")
+    routing_number = serializers.CharField(required=False, max_length=32, help_text="scheme us_aba: the ABA routing number.")
+    account_number = serializers.CharField(required=False, max_length=32, help_text="schemes us_aba and uk_sort_code.")
+    sort_code = serializers.CharField(required=False, max_length=16, help_text="scheme uk_sort_code: the sort code.")
+
+
+ACCOUNT_SETUP = PolymorphicProxySerializer(
+    component_name="PayoutAccountSetup",
+    serializers={"stripe": StripeSetupSerializer, "manual": BankSetupSerializer},
+    resource_type_field_name="method",
+)
 
 
 class AccountSetupResultSerializer(serializers.Serializer):
@@ -305,7 +366,7 @@ class AccountSetupResultSerializer(serializers.Serializer):
 
 
 class ScheduleSerializer(serializers.Serializer):
-    schedule = serializers.ChoiceField(choices=PayoutSchedule.choices)
+    schedule = serializers.ChoiceField(choices=PayoutSchedule.choices, required=False, help_text="Left out: unchanged.")
 
 
 def onboarding_urls(request) -> tuple[str, str]:
@@ -332,7 +393,7 @@ def set_up_account(request, data: dict) -> tuple[PayoutAccount, str | None]:
     return account, None
 
 
-class PayoutAccountView(APIView):
+class PayoutAccountView(CreatorAPIView):
     """GET: where your payouts go. POST: set it up (Stripe onboarding link, or bank details
     kept masked). PATCH: your schedule."""
 
@@ -344,7 +405,7 @@ class PayoutAccountView(APIView):
 
     @extend_schema(
         operation_id="payouts_account_setup",
-        request=AccountSetupSerializer,
+        request=ACCOUNT_SETUP,
         responses={200: AccountSetupResultSerializer, 400: REFUSED, 404: NOT_FOUND, 409: REFUSED, 502: REFUSED},
     )
     def post(self, request):
@@ -362,4 +423,8 @@ class PayoutAccountView(APIView):
         user = _creator(request)
         data = ScheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return Response(PayoutAccountSerializer(services.set_schedule(user=user, schedule=data.validated_data["schedule"])).data)
+        if "schedule" in data.validated_data:
+            account = services.set_schedule(user=user, schedule=data.validated_data["schedule"])
+        else:
+            account = selectors.payout_account_of(user) or PayoutAccount(user=user)
+        return Response(PayoutAccountSerializer(account).data)

@@ -186,7 +186,14 @@ def creator_position(*, user, now: dt.datetime | None = None) -> Position:
     in_payouts = dict(
         PayoutItem.objects.filter(kept, payout__creator_id=user.pk).values("earning_id").annotate(t=Sum("tokens")).values_list("earning_id", "t")
     )
-    paid_out = Payout.objects.filter(creator_id=user.pk).exclude(status__in=[s.value for s in RETURNED_STATUSES]).aggregate(t=Sum("tokens"))["t"] or 0
+    # Payouts whose tokens the ledger holds (a payout being requested right now,
+    # whose row exists but whose hold is being decided, is not one yet).
+    paid_out = (
+        Payout.objects.filter(creator_id=user.pk, request_transaction__isnull=False)
+        .exclude(status__in=[s.value for s in RETURNED_STATUSES])
+        .aggregate(t=Sum("tokens"))["t"]
+        or 0
+    )
     lots, not_earned, unexplained = replay(
         _movements([a.pk for a in accounts.values()]), hold=hold(), in_payouts=in_payouts, paid_out=paid_out,
         fees=_fees(earnings.pk), payers=_payers(earnings.pk),

@@ -337,6 +337,10 @@ def request_payout(*, user, tokens: int | None = None, trigger: str = PayoutTrig
     minimum = settings.PAYOUT_MIN_TOKENS
     if tokens is None:
         tokens = position.payable
+    if (tokens < minimum or tokens > position.payable) and selectors.open_payout_of(user) is not None:
+        # A payout of ours committed since the check above and took what was
+        # payable: a double click is told that, not that nothing is payable.
+        raise PayoutInProgress()
     if tokens < minimum or tokens <= 0:
         raise BelowMinimum(
             f"A payout must be at least {minimum:,} tokens; {position.payable:,} are payable now.", minimum=minimum,

@@ -194,3 +194,23 @@ def test_demo_data_gives_the_first_creator_pending_earnings(alice, bob):
     position = selectors.creator_position(user=bob)
     assert position.pending == 400 and position.payable == 0  # 500 paid, 20 % fee, all in the hold
     assert PayoutAccount.objects.get(user=bob).ready
+
+
+@pytest.mark.django_db
+def test_a_platform_without_connect_offers_only_bank_transfers(bob, api_as, client, settings):
+    settings.PAYOUT_METHODS = ["manual"]
+    response = api_as(bob).post("/api/payouts/account/", {"method": "stripe", "country": "US"}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "payout_method_unavailable"
+    client.force_login(bob)
+    page = client.get("/earnings/").content.decode()
+    assert "Connect with Stripe" not in page and "Bank transfer by Digis" in page
+
+
+@pytest.mark.django_db
+def test_payout_pages_refuse_bad_paging(bob, api_as):
+    client = api_as(bob)
+    assert client.get("/api/payouts/?page_size=null").json()["error"]["fields"].keys() == {"page_size"}
+    assert client.get("/api/payouts/?page_size=1000").status_code == 400
+    assert client.get("/api/payouts/?cursor=bogus").status_code == 404
+    assert client.get("/api/payouts/?page_size=5").status_code == 200
+    assert client.post("/api/payouts/account/", "method=manual", content_type="application/x-www-form-urlencoded").status_code == 415
