@@ -16,7 +16,10 @@ from creators.services import LOCAL_ANONYMOUS_RESPONSES
 @pytest.fixture(autouse=True)
 def _clean_cache():
     # Rate-limit counters and presence live in the cache (Redis under
-    # `make test`); every test starts from nothing.
+    # `make test`); every test starts from nothing, with Redis believed up.
+    from digis import cache as digis_cache
+
+    digis_cache.availability.__init__()
     cache.clear()
     LOCAL_ANONYMOUS_RESPONSES.clear()  # this process's copies of shared Explore responses
     yield
@@ -77,3 +80,19 @@ def celery_worker_thread(transactional_db):
         pytest.skip("needs a broker: run `make test` (REDIS_URL)")
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as worker:
         yield worker
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in-process when they are queued (as the embedded default does).
+
+    Under `make test` tasks go to the Redis broker, where no worker listens
+    unless a test starts one; tests that need a task's effect (an e-mail sent)
+    and do not test the worker itself use this.
+    """
+    from digis.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from accounts import limits, selectors, services, tokens
 from accounts.exceptions import TokenInvalid, TooManyAttempts
 from accounts.models import User
-from accounts.passwords import send_password_reset
+from digis import fields
 
 
 class PublicUserSerializer(serializers.ModelSerializer):
@@ -70,10 +70,10 @@ class PublicUserView(APIView):
 # --- registration and verification ------------------------------------------
 
 class RegisterSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=4096, write_only=True, trim_whitespace=False)
-    display_name = serializers.CharField(max_length=80, required=False, allow_blank=True, default="")
+    username = fields.CharField(max_length=150)
+    email = fields.CharField(max_length=254)
+    password = fields.CharField(max_length=4096, write_only=True, trim_whitespace=False)
+    display_name = fields.CharField(max_length=80, required=False, allow_blank=True, default="")
 
 
 class RegisterView(AccountsAPIView):
@@ -92,7 +92,7 @@ class RegisterView(AccountsAPIView):
 
 
 class VerifyEmailSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=1000)
+    token = fields.CharField(max_length=1000)
 
 
 class VerifyEmailView(AccountsAPIView):
@@ -113,17 +113,16 @@ class ResendVerificationView(AccountsAPIView):
     @extend_schema(request=None, responses={202: None})
     def post(self, request):
         limits.consume(request, group="accounts.verify.resend", rate="5/h", value=str(request.user.pk))
-        if not request.user.email_verified:
-            services.send_verification_email(user=request.user)
+        services.request_verification_email(user=request.user)
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
 # --- tokens -------------------------------------------------------------------
 
 class TokenObtainSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=254, help_text="Username or e-mail.")
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
-    otp_token = serializers.CharField(max_length=16, required=False, allow_blank=True)
+    username = fields.CharField(max_length=254, help_text="Username or e-mail.")
+    password = fields.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+    otp_token = fields.CharField(max_length=16, required=False, allow_blank=True)
 
 
 class TokenObtainView(AccountsAPIView):
@@ -142,11 +141,15 @@ class TokenObtainView(AccountsAPIView):
             password=data.validated_data["password"],
             otp_token=data.validated_data.get("otp_token") or None,
         )
-        return Response(tokens.issue_token_pair(user=user))
+        response = Response(tokens.issue_token_pair(user=user))
+        # Clients that keep cookies are a trusted device from now on: a lockout
+        # of this account by strangers does not lock them out (accounts/limits.py).
+        limits.remember_device(response, user)
+        return response
 
 
 class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096)
+    refresh = fields.CharField(max_length=4096)
 
 
 class TokenRefreshView(AccountsAPIView):
@@ -163,8 +166,8 @@ class TokenRefreshView(AccountsAPIView):
 
 
 class LogoutSerializer(serializers.Serializer):
-    refresh = serializers.CharField(max_length=4096, required=False)
-    everywhere = serializers.BooleanField(required=False, default=False)
+    refresh = fields.CharField(max_length=4096, required=False)
+    everywhere = fields.BooleanField(required=False, default=False)
 
 
 class LogoutView(AccountsAPIView):
@@ -201,7 +204,7 @@ class LogoutView(AccountsAPIView):
 # --- password reset -----------------------------------------------------------
 
 class PasswordResetSerializer(serializers.Serializer):
-    email = serializers.EmailField()
+    email = fields.EmailField()
 
 
 class PasswordResetView(AccountsAPIView):
@@ -215,14 +218,14 @@ class PasswordResetView(AccountsAPIView):
         data = PasswordResetSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         limits.consume_password_reset(request, email=data.validated_data["email"])
-        send_password_reset(email=data.validated_data["email"])
+        services.request_password_reset(email=data.validated_data["email"])
         return Response(status=status.HTTP_202_ACCEPTED)
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):
-    uid = serializers.CharField(max_length=100)
-    token = serializers.CharField(max_length=200)
-    new_password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+    uid = fields.CharField(max_length=100)
+    token = fields.CharField(max_length=200)
+    new_password = fields.CharField(max_length=4096, trim_whitespace=False, write_only=True)
 
 
 class PasswordResetConfirmView(AccountsAPIView):
@@ -246,7 +249,7 @@ class PasswordResetConfirmView(AccountsAPIView):
 # --- the signed-in user -------------------------------------------------------
 
 class MeUpdateSerializer(serializers.Serializer):
-    display_name = serializers.CharField(max_length=80, required=False, allow_blank=True)
+    display_name = fields.CharField(max_length=80, required=False, allow_blank=True)
 
 
 class MeView(AccountsAPIView):
@@ -276,22 +279,26 @@ class AvatarView(AccountsAPIView):
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = AvatarSerializer
 
+    @extend_schema(request={"multipart/form-data": AvatarSerializer}, responses=MeSerializer)
     def put(self, request):
         data = AvatarSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.set_avatar(user=request.user, upload=data.validated_data["avatar"])
         return Response(MeSerializer(user).data)
 
-    post = put
+    @extend_schema(request={"multipart/form-data": AvatarSerializer}, responses=MeSerializer)
+    def post(self, request):
+        return self.put(request)
 
+    @extend_schema(responses={204: None})
     def delete(self, request):
         services.remove_avatar(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class ChangeEmailSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+    email = fields.CharField(max_length=254)
+    password = fields.CharField(max_length=4096, trim_whitespace=False, write_only=True)
 
 
 class ChangeEmailView(AccountsAPIView):
@@ -306,8 +313,8 @@ class ChangeEmailView(AccountsAPIView):
 
 
 class ChangePasswordSerializer(serializers.Serializer):
-    current_password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
-    new_password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+    current_password = fields.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+    new_password = fields.CharField(max_length=4096, trim_whitespace=False, write_only=True)
 
 
 class ChangePasswordView(AccountsAPIView):
@@ -324,7 +331,7 @@ class ChangePasswordView(AccountsAPIView):
 
 
 class DeleteAccountSerializer(serializers.Serializer):
-    password = serializers.CharField(max_length=4096, trim_whitespace=False, write_only=True)
+    password = fields.CharField(max_length=4096, trim_whitespace=False, write_only=True)
 
 
 class DeleteAccountView(AccountsAPIView):
@@ -369,7 +376,7 @@ class BlockView(AccountsAPIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={201: inline_serializer("BlockResult", {"blocked": serializers.BooleanField(), "user": PublicUserSerializer()})})
+    @extend_schema(request=None, responses={201: inline_serializer("BlockResult", {"blocked": fields.BooleanField(), "user": PublicUserSerializer()})})
     def post(self, request, id):
         other = get_object_or_404(User, pk=id, is_active=True)
         services.block_user(blocker=request.user, blocked=other)

@@ -38,18 +38,28 @@ def seed(context):
     context["creator_bios"] = {username: bio for username, _, bio in DEMO_CREATORS}
     context["fan"] = _user("alice", email="alice@demo.digis.local", first_name="Alice", last_name="Fan")
     context["admin"] = _user("admin", email="admin@demo.digis.local", role=Role.ADMIN, is_staff=True, is_superuser=True)
-    codes = _admin_backup_codes(context["admin"])
+    context["moderator"] = moderator = _user("mod", email="mod@demo.digis.local", first_name="Morgan", last_name="Moderator",
+                                            role=Role.MODERATOR, is_staff=True)
+    from django.contrib.auth.models import Group
+
+    moderators = Group.objects.filter(name="moderators").first()  # accounts migration 0003
+    if moderators is not None:
+        moderator.groups.add(moderators)
+    admin_codes = _admin_backup_codes(context["admin"])
+    moderator_codes = _admin_backup_codes(moderator)
     context["logins"] += [
         ("alice", DEMO_PASSWORD, "fan"),
         ("luna", DEMO_PASSWORD, "creator"),
-        ("admin", f"{DEMO_PASSWORD}  + authenticator code, one of: {' '.join(codes)}", "admin"),
+        ("mod", f"{DEMO_PASSWORD}  + one-time code, one of: {' '.join(moderator_codes)}", "moderator"),
+        ("admin", f"{DEMO_PASSWORD}  + one-time code, one of: {' '.join(admin_codes)}", "admin"),
     ]
 
 
 def _admin_backup_codes(admin_user) -> list[str]:
-    """The admin needs a second factor for /admin/: a static backup-code device.
+    """Staff need a second factor for /admin/: a static backup-code device.
 
-    Each code works once; re-running seed_demo tops the list up again.
+    Each code works once; re-running seed_demo (`python manage.py seed_demo`)
+    tops the list up again and prints the codes.
     """
     from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 

@@ -18,7 +18,7 @@ class LoginForm(forms.Form):
     password = forms.CharField(max_length=4096, strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
     otp_token = forms.CharField(
         label="Authenticator code", max_length=16, required=False,
-        help_text="Only if you turned on two-factor sign-in.",
+        help_text="Staff accounts always need one; others only if they turned on two-factor sign-in.",
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
     )
 

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import limits
+from accounts import hooks, limits
 from accounts.avatars import process_avatar
 from accounts.exceptions import (
     AccountBanned,
@@ -90,6 +90,13 @@ def register_user(*, username: str, email: str, password: str, display_name: str
     with a field error, also when two sign-ups race (the unique indexes are
     the backstop; their IntegrityError is turned into the same error).
     """
+    return _create_user(
+        username=username, email=email, password=password, display_name=display_name,
+        send_verification=send_verification, durable=True,
+    )
+
+
+def _create_user(*, username: str, email: str, password: str, display_name: str, send_verification: bool, durable: bool) -> User:
     from ledger.services import open_wallet
 
     username = (username or "").strip()
@@ -117,11 +124,11 @@ def register_user(*, username: str, email: str, password: str, display_name: str
 
     candidate.set_password(password)
     try:
-        with transaction.atomic(durable=True):
+        with transaction.atomic(durable=durable):
             candidate.save(force_insert=True)
             open_wallet(user=candidate)
             if send_verification:
-                transaction.on_commit(lambda: send_verification_email(user=candidate))
+                _queue_verification_email(candidate)
     except IntegrityError:
         # Lost a race with another sign-up: report which field collided.
         errors = _taken_fields(username=username, email=email) or {"username": ["This username is taken."]}
@@ -135,6 +142,19 @@ def make_verification_token(user) -> str:
     return signing.dumps({"u": str(user.pk), "e": user.email.lower()}, salt=VERIFY_SALT, compress=True)
 
 
+def _queue_verification_email(user) -> None:
+    from accounts.tasks import send_verification_email as task
+    from digis.background import enqueue_on_commit
+
+    enqueue_on_commit(task, str(user.pk))
+
+
+def request_verification_email(*, user) -> None:
+    """Send (by a worker, after commit) a fresh verification link, unless already verified."""
+    if not user.email_verified:
+        _queue_verification_email(user)
+
+
 def send_verification_email(*, user) -> None:
     link = settings.SITE_URL.rstrip("/") + reverse("accounts:verify", args=[make_verification_token(user)])
     send_mail(
@@ -144,6 +164,14 @@ def send_verification_email(*, user) -> None:
         None,
         [user.email],
     )
+
+
+def request_password_reset(*, email: str) -> None:
+    """Mail a reset link (by a worker, after commit) if an account has this address; says nothing either way."""
+    from accounts.tasks import send_password_reset as task
+    from digis.background import enqueue_on_commit
+
+    enqueue_on_commit(task, email)
 
 
 def verify_email(*, token: str) -> User:
@@ -191,25 +219,26 @@ def authenticate_user(*, request, identifier: str, password: str, otp_token: str
 
     user = _find_login_user(identifier)
     account_key = _account_key(identifier, user)
-    limits.check_login_allowed(request, account_key=account_key)
+    # Units of the sign-in budgets are taken before the password is checked
+    # (concurrent guesses cannot all slip through) and given back on success.
+    attempt = limits.start_login_attempt(request, account_key=account_key, device=limits.trusted_device(request, user))
 
     if user is None or not user.is_active:
         # Spend the same hashing time as a real check, so timing does not tell.
         User().set_password(password or "")
-        limits.record_login_failure(request, account_key=account_key)
         raise InvalidCredentials()
     if not user.check_password(password or ""):
-        limits.record_login_failure(request, account_key=account_key)
         raise InvalidCredentials()
 
     device = None
     if any(True for _ in devices_for_user(user, confirmed=True)):
         if not otp_token:
+            attempt.succeeded()  # the password was right: asking for the code is not a failure
             raise OTPRequired()
         device = match_token(user, str(otp_token).strip())
         if device is None:
-            limits.record_login_failure(request, account_key=account_key)
             raise OTPRequired("That code is not valid.", code="otp_invalid")
+    attempt.succeeded()
     if user.is_banned:
         raise AccountBanned(banned_until=user.banned_until.isoformat() if user.banned_until else None)
     return user, device
@@ -317,7 +346,7 @@ def change_email(*, user, password: str, new_email: str) -> User:
         with transaction.atomic(durable=True):
             User.objects.filter(pk=user.pk).update(email=new_email, email_verified=False, updated_at=timezone.now())
             user.email, user.email_verified = new_email, False
-            transaction.on_commit(lambda: send_verification_email(user=user))
+            _queue_verification_email(user)
     except IntegrityError:
         raise InvalidInput(fields={"email": ["An account with this e-mail already exists."]})
     return user
@@ -411,6 +440,7 @@ def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User
             reason=reason, before=before, after=_ban_snapshot(user),
         )
         _creator_card_changed(user)
+        hooks.user_banned(user=user, actor=actor, reason=reason.strip(), until=until)
     return user
 
 
@@ -424,6 +454,126 @@ def unban_user(*, actor, user, reason: str) -> User:
         user.banned_at, user.banned_until, user.ban_reason = None, None, ""
         record_audit(actor=actor, action="user.unban", target=user, reason=reason, before=before, after=_ban_snapshot(user))
         _creator_card_changed(user)
+        if before["banned_at"] is not None:
+            hooks.user_unbanned(user=user, actor=actor, reason=reason.strip())
+    return user
+
+
+# --- the admin's user forms -----------------------------------------------------
+#
+# Django's UserAdmin saves the model directly: a password set there left every
+# API token working, and role, staff, e-mail and name changes skipped the audit
+# log and the creator-card cache. accounts/admin.py sends its forms here.
+
+ADMIN_EDITABLE = ("username", "first_name", "last_name", "display_name", "email", "email_verified", "role",
+                  "is_active", "is_staff", "is_superuser")
+# Changing these takes effect at once: every session, token and socket ends.
+_REVOKING = ("is_active", "is_staff", "is_superuser", "role", "email")
+_SUPERUSER_ONLY = ("is_staff", "is_superuser")
+
+
+def _admin_snapshot(user, groups=None, permissions=None) -> dict:
+    snapshot = {field: getattr(user, field) for field in ADMIN_EDITABLE}
+    if groups is not None:
+        snapshot["groups"] = sorted(groups)
+    if permissions is not None:
+        snapshot["permissions"] = sorted(permissions)
+    return snapshot
+
+
+def _check_may_administer(actor, user, fields) -> None:
+    if actor is None or not actor.is_staff or not actor.has_perm("accounts.change_user"):
+        raise NotAllowed("You may not change users.")
+    privileged = set(fields) & {*_SUPERUSER_ONLY, "groups", "permissions"}
+    if privileged and not actor.is_superuser:
+        raise NotAllowed("Only an administrator may change staff status, groups or permissions.")
+    if (user.is_superuser or user.is_staff) and not actor.is_superuser and actor.pk != user.pk:
+        raise NotAllowed("Only an administrator may change staff accounts.")
+
+
+def update_user_as_admin(*, actor, user, changes: dict, reason: str, groups=None, permissions=None) -> User:
+    """Apply an admin's edit of a user: audited, caches dropped, credentials revoked when it matters.
+
+    ``changes`` holds fields of ADMIN_EDITABLE; ``groups``/``permissions``
+    (iterables of ids), when given, replace the user's. Atomic, but not
+    durable: the admin's change view already runs inside a transaction.
+    """
+    unknown = set(changes) - set(ADMIN_EDITABLE)
+    if unknown:
+        raise InvalidInput(f"These fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    touched = [*changes, *(["groups"] if groups is not None else []), *(["permissions"] if permissions is not None else [])]
+    _check_may_administer(actor, user, touched)
+    if "email" in changes:
+        changes["email"] = _normalize_email(changes["email"])
+        try:
+            validate_email(changes["email"])
+        except ValidationError as exc:
+            raise InvalidInput(fields={"email": list(exc.messages)})
+    if "username" in changes or "email" in changes:
+        errors = _taken_fields(username=changes.get("username", ""), email=changes.get("email", ""), exclude_pk=user.pk)
+        if errors:
+            raise InvalidInput(fields=errors)
+    if "role" in changes and changes["role"] not in Role.values:
+        raise InvalidInput(fields={"role": ["Unknown role."]})
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        before = _admin_snapshot(
+            user,
+            groups=list(user.groups.values_list("pk", flat=True)) if groups is not None else None,
+            permissions=list(user.user_permissions.values_list("pk", flat=True)) if permissions is not None else None,
+        )
+        changed = {field: value for field, value in changes.items() if getattr(user, field) != value}
+        if "email" in changed and "email_verified" not in changes:
+            changed["email_verified"] = False  # a new address is unproven
+        if changed:
+            try:
+                User.objects.filter(pk=user.pk).update(**changed, updated_at=timezone.now())
+            except IntegrityError:
+                raise InvalidInput("That username or e-mail is taken.")
+            for field, value in changed.items():
+                setattr(user, field, value)
+        if groups is not None:
+            user.groups.set(groups)
+        if permissions is not None:
+            user.user_permissions.set(permissions)
+        after = _admin_snapshot(
+            user,
+            groups=list(groups) if groups is not None else None,
+            permissions=list(permissions) if permissions is not None else None,
+        )
+        if before == after:
+            return user
+        if set(changed) & set(_REVOKING) or before.get("groups") != after.get("groups") or before.get("permissions") != after.get("permissions"):
+            revoke_all_credentials(user=user, reason="account changed by an administrator")
+        record_audit(actor=actor, action="user.admin_edit", target=user, reason=reason, before=before, after=after)
+        _creator_card_changed(user)
+    return user
+
+
+def set_password_as_admin(*, actor, user, new_password: str | None, reason: str) -> User:
+    """An admin sets (or, with None, disables) a user's password: every session and token of the user ends; audited."""
+    _check_may_administer(actor, user, ["password"])
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        if new_password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(new_password)
+        User.objects.filter(pk=user.pk).update(password=user.password, updated_at=timezone.now())
+        revoke_all_credentials(user=user, reason="password changed by an administrator")
+        record_audit(actor=actor, action="user.admin_set_password", target=user, reason=reason,
+                     before={}, after={"password": "changed"})
+    return user
+
+
+def create_user_as_admin(*, actor, username: str, email: str, password: str, reason: str) -> User:
+    """An admin adds an account: the same checks as sign-up (wallet included), audited."""
+    _check_may_administer(actor, User(), ["username", "email"])
+    with transaction.atomic():
+        user = _create_user(username=username, email=email, password=password, display_name="",
+                            send_verification=False, durable=False)
+        record_audit(actor=actor, action="user.admin_create", target=user, reason=reason, before={},
+                     after={"username": user.username, "email": user.email})
     return user
 
 
@@ -464,6 +614,7 @@ def delete_account(*, user, actor=None, reason: str = "Deleted by the account ho
         revoke_all_credentials(user=user, reason="deleted")
         _delete_file_on_commit(storage, old_avatar)
         record_audit(actor=actor or user, action="user.delete", target=user, reason=reason, before=before, after={"deleted": True})
+        hooks.user_deleted(user=user)
         _creator_card_changed(user)
     user.refresh_from_db()
     return user

@@ -28,7 +28,6 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.models import User
-from accounts.passwords import send_password_reset
 from digis.errors import DomainError
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -100,7 +99,11 @@ def login_view(request):
                 from django_otp import login as otp_login
 
                 otp_login(request, device)
-            return redirect(next_url)
+            response = redirect(next_url)
+            # This browser is trusted for this account from now on: strangers
+            # locking the account out do not lock its owner out (accounts/limits.py).
+            limits.remember_device(response, user)
+            return response
     status = 400 if form.errors else 200
     return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
 
@@ -129,7 +132,7 @@ def password_reset(request):
         except TooManyAttempts as exc:
             form.add_error(None, exc.message)
             return _render_limited(request, "accounts/password_reset.html", {"form": form}, exc)
-        send_password_reset(email=form.cleaned_data["email"])
+        services.request_password_reset(email=form.cleaned_data["email"])
         return redirect("accounts:password-reset-done")
     return render(request, "accounts/password_reset.html", {"form": form})
 
@@ -142,6 +145,13 @@ class PasswordResetConfirm(auth_views.PasswordResetConfirmView):
     form_class = ServiceSetPasswordForm
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password-reset-complete")
+
+    def form_valid(self, form):
+        # Whoever opened the reset link controls the account's mailbox: trust
+        # this browser, so a lockout by strangers does not keep them out.
+        response = super().form_valid(form)
+        limits.remember_device(response, form.user)
+        return response
 
 
 def password_reset_complete(request):

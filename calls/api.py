@@ -1,19 +1,21 @@
 """Calls API: ring, answer, hang up, media token, history. Only the two parties see or touch a call."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from calls import selectors, services
 from calls.models import CallKind, CallSession
+from digis import fields
+from digis.pagination import StrictCursorPagination
+from digis.schema import cursor_page, cursor_parameters
 
 
 class PartySerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="pk")
-    username = serializers.CharField()
+    id = fields.UUIDField(source="pk")
+    username = fields.CharField()
     name = serializers.SerializerMethodField()
 
     def get_name(self, user) -> str:
@@ -41,14 +43,13 @@ def call_summary(call) -> dict:
 
 
 class RequestCallSerializer(serializers.Serializer):
-    creator = serializers.CharField(max_length=150, help_text="The creator's username or id.")
-    kind = serializers.ChoiceField(choices=CallKind.choices)
+    creator = fields.CharField(max_length=150, help_text="The creator's username or id.")
+    kind = fields.ChoiceField(choices=CallKind.choices)
 
 
-class CallHistoryPagination(CursorPagination):
+class CallHistoryPagination(StrictCursorPagination):
     page_size = 20
     max_page_size = 100
-    page_size_query_param = "page_size"
     ordering = ("-requested_at", "-id")
 
 
@@ -57,12 +58,26 @@ class CallListView(APIView):
 
     serializer_class = CallSerializer
 
-    @extend_schema(operation_id="calls_list", responses=CallSerializer(many=True))
+    @extend_schema(
+        operation_id="calls_list",
+        parameters=cursor_parameters(max_page_size=CallHistoryPagination.max_page_size),
+        responses=cursor_page(CallSerializer, name="CallPage"),
+    )
     def get(self, request):
         paginator = CallHistoryPagination()
         page = paginator.paginate_queryset(selectors.call_history(request.user), request, view=self)
         return paginator.get_paginated_response(CallSerializer(page, many=True).data)
 
+    @extend_schema(
+        request=RequestCallSerializer,
+        responses={
+            201: CallSerializer,
+            402: OpenApiResponse(description="insufficient_funds: the balance does not cover the minimum (`shortfall`, `buy_url`)."),
+            404: OpenApiResponse(description="creator_not_found"),
+            409: OpenApiResponse(description="creator_offline, creator_busy, creator_dnd or already_in_call"),
+            403: OpenApiResponse(description="blocked"),
+        },
+    )
     def post(self, request):
         data = RequestCallSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -74,6 +89,7 @@ class CallListView(APIView):
 class CallDetailView(APIView):
     serializer_class = CallSerializer
 
+    @extend_schema(responses=CallSerializer)
     def get(self, request, id):
         return Response(call_summary(selectors.call_for_party(call_id=id, user=request.user)))
 
@@ -84,6 +100,10 @@ class CallActionView(APIView):
     serializer_class = CallSerializer
     action = None
 
+    @extend_schema(
+        request=None,
+        responses={200: CallSerializer, 409: OpenApiResponse(description="call_not_live, or the call is not in a state that allows this")},
+    )
     def post(self, request, id):
         media = None
         if self.action == "accept":
@@ -103,7 +123,7 @@ class CallActionView(APIView):
 class CallTokenView(APIView):
     """POST: media credentials for this call (Agora token or WebRTC ICE servers); call again to renew."""
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT, 409: OpenApiResponse(description="call_not_live")})
     def post(self, request, id):
         from calls.media import rtc_credentials
 

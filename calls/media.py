@@ -32,6 +32,33 @@ def agora_configured() -> bool:
     return bool(settings.AGORA_APP_ID and settings.AGORA_APP_CERTIFICATE)
 
 
+# The Agora Web SDK is not in the repository (docs/calls-media.md): an operator
+# who turns Agora on puts it here before collectstatic.
+AGORA_SDK_STATIC_PATH = "vendor/agora/AgoraRTC_N.js"
+
+
+def agora_sdk_url() -> str:
+    """Where pages load the Agora Web SDK from; "" when Agora is off or the SDK is not installed.
+
+    With the manifest storage of production, asking for a file that is not in
+    the manifest raises ValueError: the call page answered 500 to both parties
+    even with Agora off. Only ask when Agora is on, and treat a missing file
+    as "not installed" (the page then says so).
+    """
+    if not agora_configured():
+        return ""
+    from django.contrib.staticfiles.storage import staticfiles_storage
+
+    if settings.DEBUG:
+        from django.contrib.staticfiles import finders
+
+        return staticfiles_storage.url(AGORA_SDK_STATIC_PATH) if finders.find(AGORA_SDK_STATIC_PATH) else ""
+    try:
+        return staticfiles_storage.url(AGORA_SDK_STATIC_PATH)
+    except ValueError:
+        return ""
+
+
 def agora_uid(user_id) -> int:
     """A stable 32-bit, non-zero uid for a user (Agora reserves 0 for "assign one").
 

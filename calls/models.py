@@ -41,6 +41,7 @@ class EndReason(models.TextChoices):
     DROPPED = "dropped", "Dropped"
     INSUFFICIENT_FUNDS = "insufficient_funds", "Ran out of tokens"
     FAILED = "failed", "Never connected"
+    ENDED_BY_STAFF = "ended_by_staff", "Ended by a moderator"
 
 
 # A call in one of these states occupies both of its parties.
@@ -75,6 +76,8 @@ class CallSession(models.Model):
     tokens_refunded = models.PositiveIntegerField(default=0)
     creator_earnings = models.PositiveIntegerField(default=0)
     platform_fee = models.PositiveIntegerField(default=0)
+    # A moderator gave the fan back everything they paid (calls.services.refund_call_as_staff).
+    refunded_by_staff_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -44,3 +44,32 @@ def live_call_count() -> int:
 def call_history(user):
     """The calls ``user`` took part in, newest first (the API pages through it by cursor)."""
     return CallSession.objects.filter(Q(fan=user) | Q(creator=user)).select_related("fan", "creator")
+
+
+def wallet_lines(ids: list[str], viewer) -> dict[str, dict]:
+    """How the wallet's history names calls (ledger references ``call:<id>``):
+    "Video call with Luna", "1:14" talked, a link to the call and its receipt.
+    Registered with ``ledger.selectors.register_describer`` in CallsConfig.ready()."""
+    import uuid
+
+    from calls.models import CallKind
+
+    valid = []
+    for ident in ids:
+        try:
+            valid.append(uuid.UUID(ident))
+        except ValueError:
+            continue
+    lines = {}
+    for call in CallSession.objects.filter(pk__in=valid).filter(Q(fan=viewer) | Q(creator=viewer)).select_related("fan", "creator"):
+        other = call.creator if call.fan_id == viewer.pk else call.fan
+        name = other.get_full_name() or other.username
+        if call.settled_at is None:
+            detail = "in progress"
+        elif call.active_seconds:
+            minutes, seconds = divmod(call.active_seconds, 60)
+            detail = f"{minutes}:{seconds:02d}"
+        else:
+            detail = "never connected"
+        lines[str(call.pk)] = {"title": f"{CallKind(call.kind).label} call with {name}", "detail": detail, "url": f"/calls/{call.pk}/"}
+    return lines

@@ -41,7 +41,11 @@ from calls.exceptions import (
 from calls.locks import lock_call
 from calls.models import CallKind, CallPresence, CallSession, CallStatus, EndReason
 from calls.selectors import call_for_party, live_call_of
+from digis.background import enqueue_on_commit
+from digis.errors import ServiceUnavailable
 from digis.realtime.events import send_event_on_commit
+from notifications.models import NotificationKind
+from notifications.services import notify
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +113,7 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
     """
     from accounts.selectors import is_blocked_between
     from creators.selectors import availability
+    from digis.realtime.presence import presence_unknown
     from ledger.services import balance_of
 
     if kind not in CallKind.values:
@@ -125,6 +130,9 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
         if live_call_of(fan) is not None:
             raise AlreadyInCall()
         state = availability([creator.pk]).get(str(creator.pk), "offline")
+        if state == "offline" and presence_unknown():
+            # Redis is away: nobody's sockets can be seen, so "offline" would be a guess.
+            raise ServiceUnavailable("Calls are briefly unavailable. Please try again in a minute.", retry_after=30)
         if state != "online":
             code = {"in_call": "creator_busy", "dnd": "creator_dnd"}.get(state, "creator_offline")
             message = {
@@ -163,6 +171,16 @@ def request_call(*, fan, creator, kind: str) -> CallSession:
                 "min_minutes": min_minutes,
                 "expires_in_s": settings.CALL_RING_TIMEOUT_S,
             },
+        )
+        notify(
+            recipient=creator,
+            kind=NotificationKind.CALL_INCOMING,
+            text=f"{_display_name(fan)} is calling you ({CallKind(kind).label.lower()} call, {rate} tokens/min).",
+            actor=fan,
+            target=call,
+            url=f"/calls/{call.id}/",
+            data={"call_id": str(call.id), "kind": kind},
+            dedupe_key=f"call:{call.id}:incoming",
         )
     return call
 
@@ -510,6 +528,16 @@ def _finish(call: CallSession, reason: str, *, ended_at, now) -> None:
         CallSession.objects.filter(pk=call.pk, settled_at__isnull=True).update(settled_at=now)
         call.settled_at = now
         send_event_on_commit(call.party_ids(), {"type": f"call.{reason}", "call_id": str(call.id), "reason": reason})
+        if reason == EndReason.MISSED:
+            notify(
+                recipient=call.creator,
+                kind=NotificationKind.CALL_MISSED,
+                text=f"You missed a {CallKind(call.kind).label.lower()} call from {_display_name(call.fan)}.",
+                actor=call.fan,
+                target=call,
+                data={"call_id": str(call.id), "kind": call.kind},
+                dedupe_key=f"call:{call.id}:missed",
+            )
         return
     _settle(call, now)
 
@@ -582,7 +610,7 @@ def _release_earnings(call) -> None:
     from calls.tasks import release_call_earnings
 
     call_id = str(call.id)
-    transaction.on_commit(lambda: release_call_earnings.delay(call_id))
+    enqueue_on_commit(release_call_earnings, call_id)
 
 
 def receipt_of(call: CallSession) -> dict:
@@ -596,3 +624,82 @@ def receipt_of(call: CallSession) -> dict:
         "creator_earnings": call.creator_earnings,
         "platform_fee": call.platform_fee,
     }
+
+
+# --- staff actions (the admin) ---------------------------------------------------------
+
+
+def _staff_reason(reason) -> str:
+    from digis.errors import InvalidInput
+
+    reason = str(reason or "").strip()
+    if not reason:
+        raise InvalidInput("A reason is required.", fields={"reason": ["Required."]}, code="reason_required")
+    return reason[:500]
+
+
+def end_call_as_staff(*, call_id, actor, reason: str) -> CallSession:
+    """A moderator ends a live call (abuse, a call stuck open). Billing stops
+    now: the fan pays exactly what both parties' presence says, as when a party
+    hangs up, and the call settles in the same transaction. Writes an audit row
+    (actor, reason, before, after) with it. A call that already ended is refused
+    (409 invalid_call_state), so the audit trail holds only real ends."""
+    from accounts.services import record_audit
+
+    reason = _staff_reason(reason)
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        call = lock_call(call_id)
+        if call.status == CallStatus.ENDED:
+            raise InvalidCallState("This call has already ended.")
+        before = {"status": call.status}
+        if call.status != CallStatus.REQUESTED:
+            _advance(call, now, ending=True)
+        if call.status != CallStatus.ENDED:
+            _finish(call, EndReason.ENDED_BY_STAFF, ended_at=now, now=now)
+        record_audit(
+            actor=actor, action="calls.end", target=call, reason=reason, before=before,
+            after={"status": call.status, "end_reason": call.end_reason, "tokens_paid": call.tokens_charged - call.tokens_refunded},
+        )
+    return call
+
+
+def refund_call_as_staff(*, call_id, actor, reason: str) -> CallSession:
+    """A moderator gives the fan back everything they still paid for a settled
+    call. Each minute's charge is refunded through the ledger under its own key
+    (``call:<id>:staff-refund:<n>``), taking the creator's share back from
+    pending earnings and the fee from the platform; the receipt is rewritten
+    from the ledger and an audit row is written, all in one transaction.
+    Refunding twice is refused (409), so money moves once."""
+    from accounts.services import record_audit
+    from ledger.models import AccountKind, Entry, Transaction
+    from ledger.services import refund_charge
+
+    reason = _staff_reason(reason)
+    with transaction.atomic(durable=True):
+        call = lock_call(call_id)
+        if call.status != CallStatus.ENDED or call.settled_at is None:
+            raise InvalidCallState("Only an ended, settled call can be refunded.")
+        if call.refunded_by_staff_at is not None or call.tokens_refunded >= call.tokens_charged:
+            raise InvalidCallState("Nothing is left to refund on this call.")
+        before = receipt_of(call)
+        for minute in range(1, call.minutes_charged + 1):
+            charge = Transaction.objects.get(idempotency_key=f"call:{call.id}:minute:{minute}")
+            wallet_legs = Entry.objects.filter(account__kind=AccountKind.WALLET, account__user_id=call.fan_id)
+            charged = -sum(e.amount for e in wallet_legs.filter(transaction=charge))
+            refunded = sum(e.amount for e in wallet_legs.filter(transaction__original=charge))
+            if charged - refunded > 0:
+                refund_charge(
+                    original=charge, amount=charged - refunded, idempotency_key=f"call:{call.id}:staff-refund:{minute}", reason=reason
+                )
+        earnings, fee = _earnings_and_fee(call)
+        receipt = {
+            "tokens_refunded": call.tokens_charged, "creator_earnings": earnings, "platform_fee": fee,
+            "refunded_by_staff_at": timezone.now(),
+        }
+        CallSession.objects.filter(pk=call.pk, refunded_by_staff_at__isnull=True).update(**receipt)
+        for key, value in receipt.items():
+            setattr(call, key, value)
+        record_audit(actor=actor, action="calls.refund", target=call, reason=reason, before=before, after=receipt_of(call))
+        send_event_on_commit(call.party_ids(), {"type": "call.refunded", "call_id": str(call.id), "receipt": receipt_of(call)})
+    return call

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from calls import billing, selectors, services
+from calls import billing, media, selectors, services
 from calls.models import CallKind, CallStatus, EndReason
 from digis.errors import DomainError
 
@@ -170,6 +170,7 @@ def call_page(request, call_id):
         "covered_seconds": covered if role == "fan" else None,
         "covered_minutes": (covered or 0) // 60,
         "receipt_rows": receipt_rows(call),
+        "agora_sdk_url": media.agora_sdk_url(),
     }
     return render(request, "calls/call.html", context)
 

@@ -15,53 +15,64 @@ from creators import selectors, services
 from creators.exceptions import NotACreator
 from creators.models import MessagePolicy
 from creators.services import MAX_CALL_MINUTES, MAX_TOKENS
+from digis import fields
 from digis.errors import DomainError, InvalidInput
 
 JSON = "application/json"
 
 
 class CategorySerializer(serializers.Serializer):
-    slug = serializers.SlugField()
-    name = serializers.CharField()
+    slug = fields.SlugField()
+    name = fields.CharField()
 
 
 class CreatorCardSerializer(serializers.Serializer):
     """Shape of a creator card (output only; the data comes from selectors' cached cards)."""
 
-    id = serializers.UUIDField()
-    username = serializers.CharField()
-    name = serializers.CharField()
-    bio = serializers.CharField()
-    avatar_url = serializers.CharField()
-    cover_url = serializers.CharField()
-    video_call_rate = serializers.IntegerField()
-    voice_call_rate = serializers.IntegerField()
-    message_price = serializers.IntegerField()
-    min_call_minutes = serializers.IntegerField()
-    message_policy = serializers.ChoiceField(choices=MessagePolicy.choices)
-    follower_count = serializers.IntegerField()
+    id = fields.UUIDField()
+    username = fields.CharField()
+    name = fields.CharField()
+    bio = fields.CharField()
+    avatar_url = fields.CharField()
+    cover_url = fields.CharField()
+    video_call_rate = fields.IntegerField()
+    voice_call_rate = fields.IntegerField()
+    message_price = fields.IntegerField()
+    min_call_minutes = fields.IntegerField()
+    message_policy = fields.ChoiceField(choices=MessagePolicy.choices)
+    follower_count = fields.IntegerField()
     categories = CategorySerializer(many=True)
-    availability = serializers.ChoiceField(choices=["online", "in_call", "offline", "dnd"])
-    is_live = serializers.BooleanField()
+    availability = fields.ChoiceField(choices=["online", "in_call", "offline", "dnd"])
+    is_live = fields.BooleanField()
 
 
 class CreatorPageSerializer(serializers.Serializer):
     results = CreatorCardSerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True)
-    next = serializers.CharField(allow_null=True)
+    next_cursor = fields.CharField(allow_null=True)
+    next = fields.CharField(allow_null=True)
 
 
 class ProfileUpdateSerializer(serializers.Serializer):
-    display_name = serializers.CharField(max_length=80, allow_blank=True, required=False)
-    bio = serializers.CharField(max_length=1000, allow_blank=True, required=False)
-    video_call_rate = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
-    voice_call_rate = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
-    message_price = serializers.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
-    min_call_minutes = serializers.IntegerField(min_value=1, max_value=MAX_CALL_MINUTES, required=False)
-    do_not_disturb = serializers.BooleanField(required=False)
-    message_policy = serializers.ChoiceField(choices=MessagePolicy.choices, required=False)
+    display_name = fields.CharField(max_length=80, allow_blank=True, required=False)
+    bio = fields.CharField(max_length=1000, allow_blank=True, required=False)
+    video_call_rate = fields.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
+    voice_call_rate = fields.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
+    message_price = fields.IntegerField(min_value=1, max_value=MAX_TOKENS, required=False)
+    min_call_minutes = fields.IntegerField(min_value=1, max_value=MAX_CALL_MINUTES, required=False)
+    do_not_disturb = fields.BooleanField(required=False)
+    message_policy = fields.ChoiceField(choices=MessagePolicy.choices, required=False)
     # The five-category limit is the service's (code too_many_categories).
-    categories = serializers.ListField(child=serializers.SlugField(max_length=40), required=False, max_length=50)
+    categories = serializers.ListField(child=fields.SlugField(max_length=40), required=False, max_length=50)
+
+
+class CategoryListSerializer(serializers.Serializer):
+    results = CategorySerializer(many=True)
+
+
+class FollowStateSerializer(serializers.Serializer):
+    following = fields.BooleanField()
+    changed = fields.BooleanField(help_text="False when it already was so (follow and unfollow are idempotent).")
+    follower_count = fields.IntegerField()
 
 
 class CategoryListView(APIView):
@@ -69,7 +80,7 @@ class CategoryListView(APIView):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses=CategorySerializer(many=True))
+    @extend_schema(responses=CategoryListSerializer)
     def get(self, request):
         return Response({"results": selectors.categories()})
 
@@ -82,12 +93,15 @@ class CreatorListView(APIView):
     @extend_schema(
         operation_id="creators_list",
         parameters=[
-            OpenApiParameter("category", str, description="Category slug; unknown -> 400 unknown_category"),
-            OpenApiParameter("q", str, description="Search name, username and bio"),
-            OpenApiParameter("online", str, enum=["1", "0"]),
+            OpenApiParameter("category", {"type": "string", "maxLength": 40}, description="Category slug; unknown -> 400 unknown_category"),
+            OpenApiParameter("q", {"type": "string", "maxLength": selectors.MAX_QUERY_LENGTH}, description="Search name, username and bio"),
+            OpenApiParameter("online", str, enum=["1", "0", "true", "false"], description="Only creators online now"),
             OpenApiParameter("sort", str, enum=list(selectors.SORTS)),
-            OpenApiParameter("cursor", str, description="next_cursor of the previous page"),
-            OpenApiParameter("limit", int, description="1..60, default 24"),
+            OpenApiParameter("cursor", {"type": "string", "maxLength": 200}, description="next_cursor of the previous page; anything else -> 400 invalid_cursor"),
+            OpenApiParameter(
+                "limit", {"type": "integer", "minimum": 1, "maximum": selectors.MAX_PAGE_SIZE},
+                description=f"Page size, default {selectors.DEFAULT_PAGE_SIZE}",
+            ),
         ],
         responses=CreatorPageSerializer,
     )
@@ -174,8 +188,8 @@ class CreatorMeView(APIView):
     def _card(self, user):
         if selectors.own_profile(user) is None:
             raise NotACreator()
-        card = selectors.cards_for([user.pk])[str(user.pk)]
-        return {**card, "availability": selectors.availability([user.pk])[str(user.pk)]}
+        # The same per-request facts as every other card: availability and is_live.
+        return selectors.decorate_cards([selectors.cards_for([user.pk])[str(user.pk)]])[0]
 
     @extend_schema(responses=CreatorCardSerializer)
     def get(self, request):
@@ -205,13 +219,13 @@ class FollowView(APIView):
         card = selectors.profile_card(username, viewer=request.user)
         return Response({"following": following, "changed": changed, "follower_count": card["follower_count"]})
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: FollowStateSerializer})
     def post(self, request, username):
         card = selectors.profile_card(username, viewer=request.user)
         changed = services.follow_creator(follower=request.user, creator_user_id=card["id"])
         return self._answer(request, username, following=True, changed=changed)
 
-    @extend_schema(request=None, responses={200: dict})
+    @extend_schema(request=None, responses={200: FollowStateSerializer})
     def delete(self, request, username):
         card = selectors.profile_card(username, viewer=request.user)
         changed = services.unfollow_creator(follower=request.user, creator_user_id=card["id"])

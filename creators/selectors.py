@@ -237,6 +237,11 @@ def availability(user_ids: Iterable) -> dict[str, str]:
     return _availability(ids, dnd)
 
 
+def decorate_cards(cards: list[dict]) -> list[dict]:
+    """Cached cards plus what changes by the second: availability and is_live."""
+    return _decorate(cards)
+
+
 def _decorate(cards: list[dict]) -> list[dict]:
     """Per-request facts on top of cached cards: availability and live."""
     ids = [card["id"] for card in cards]
@@ -361,6 +366,8 @@ def _decode_cursor(cursor: str, sort: str) -> list:
         if not isinstance(data, list) or not data or data[0] != sort:
             raise ValueError("wrong sort")
         values = data[1:]
+        if len(values) != (3 if sort == "online" else 2) or not isinstance(values[-1], str):
+            raise ValueError("wrong shape")
         last_id = uuid.UUID(values[-1])
         if sort == "popular":
             followers, _ = values
@@ -641,3 +648,19 @@ def is_following(viewer, creator_user_id) -> bool:
 
 def own_profile(user) -> CreatorProfile | None:
     return CreatorProfile.objects.filter(user=user).prefetch_related("category_links__category").first()
+
+
+def follower_page(creator_user_id, *, after: tuple | None = None, limit: int = 500) -> tuple[list, tuple | None]:
+    """One page of the ids of a creator's followers, oldest follow first, for fan-outs.
+
+    Keyset pages on (created_at, id) ride the creators_followers_idx index,
+    so the last page of a big audience costs what the first does. Returns
+    (follower ids, the key to pass as ``after`` for the next page or None at the end).
+    """
+    rows = Follow.objects.filter(creator_id=creator_user_id)
+    if after is not None:
+        created_at, follow_id = after
+        rows = rows.filter(Q(created_at__gt=created_at) | Q(created_at=created_at, id__gt=follow_id))
+    page = list(rows.order_by("created_at", "id").values_list("created_at", "id", "follower_id")[:limit])
+    next_after = (page[-1][0], page[-1][1]) if len(page) == limit else None
+    return [follower_id for _, _, follower_id in page], next_after

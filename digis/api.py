@@ -46,8 +46,14 @@ def exception_handler(exc, context):
     """Render every error the API raises as {"error": {code, message, fields, request_id}}."""
     if isinstance(exc, DomainError):
         set_rollback()
+        headers = {}
+        if exc.status_code in (429, 503) and exc.extra.get("retry_after"):
+            # Every "slow down" and "come back later" says when (RFC 9110 Retry-After).
+            headers["Retry-After"] = str(max(1, int(exc.extra["retry_after"])))
         return Response(
-            error_body(code=exc.code, message=exc.message, fields=exc.fields, **exc.extra), status=exc.status_code
+            error_body(code=exc.code, message=exc.message, fields=exc.fields, **exc.extra),
+            status=exc.status_code,
+            headers=headers,
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -87,6 +93,8 @@ def exception_handler(exc, context):
 
     detail = exc.detail
     message = str(detail) if not isinstance(detail, (list, dict)) else str(_flatten(detail))
+    if isinstance(exc, exceptions.ParseError) and getattr(detail, "code", None) not in (None, exc.default_code):
+        code = detail.code  # a specific refusal (digis.parsers: too_deep, null_character)
     if code is None:
         code = getattr(detail, "code", None) or exc.default_code
     return Response(error_body(code=code, message=message), status=exc.status_code, headers=headers)

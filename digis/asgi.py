@@ -12,18 +12,19 @@ from digis.asgi_handler import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from digis.realtime.auth import SocketAuthStack  # noqa: E402
+from digis.realtime.origin import SameOriginValidator  # noqa: E402
 from digis.realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Foreign origins are refused before any auth runs: a page on another
-        # site must not ride a fan's session cookie into our socket.
-        "websocket": AllowedHostsOriginValidator(SocketAuthStack(URLRouter(websocket_urlpatterns))),
+        # Foreign origins (another site, another scheme or port) are refused
+        # before any auth runs: a page elsewhere must not ride a fan's session
+        # cookie into our socket (digis/realtime/origin.py).
+        "websocket": SameOriginValidator(SocketAuthStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

@@ -49,3 +49,11 @@ class PaymentRequired(DomainError):
     code = "payment_required"
     status_code = 402
     default_message = "Not enough tokens."
+
+
+class ServiceUnavailable(DomainError):
+    """A backing service this action truly needs (Redis for live presence) is away; retry later."""
+
+    code = "service_unavailable"
+    status_code = 503
+    default_message = "This is briefly unavailable. Please try again in a few seconds."

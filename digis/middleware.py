@@ -84,6 +84,63 @@ class AccessLogMiddleware:
         return response
 
 
+class RejectNullCharactersMiddleware:
+    """A NUL character in the path or the query string is a 400, before any view runs.
+
+    PostgreSQL refuses U+0000 in text, so a NUL that reached a query (a search
+    term, a username in the path) raised DataError: a 500. Form fields and DRF
+    fields refuse NUL themselves; JSON bodies are checked by digis.parsers.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path or "%00" in query or "\x00" in query:
+            message = "The address may not contain NUL characters."
+            if request.path.startswith("/api/"):
+                return api_error_response(code="null_character", message=message, status_code=400)
+            from django.shortcuts import render
+
+            return render(request, "400.html", {"message": message}, status=400)
+        return self.get_response(request)
+
+
+class BackingServiceUnavailableMiddleware:
+    """A database that is down or out of connections is a 503 with Retry-After, not a 500.
+
+    PostgreSQL restarting, a failover, or a pool that found no connection in
+    DB_POOL_TIMEOUT_S: the request could not be served now and can be retried.
+    """
+
+    RETRY_AFTER_S = 5
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+        from psycopg_pool import PoolTimeout
+
+        if not isinstance(exception, (OperationalError, InterfaceError, PoolTimeout)):
+            return None
+        logger = logging.getLogger("digis.unavailable")
+        logger.warning("database unavailable: %s", exception.__class__.__name__, exc_info=True)
+        message = "The service is briefly unavailable. Please try again in a few seconds."
+        headers = {"Retry-After": str(self.RETRY_AFTER_S)}
+        if request.path.startswith("/api/"):
+            return api_error_response(code="service_unavailable", message=message, status_code=503, headers=headers)
+        from django.shortcuts import render
+
+        response = render(request, "503.html", {"message": message}, status=503)
+        response["Retry-After"] = headers["Retry-After"]
+        return response
+
+
 class GlobalRateLimitMiddleware:
     """A per-IP ceiling on all traffic (GLOBAL_RATE_LIMIT, default 300/min).
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "digis.middleware.RequestIDMiddleware",
     "digis.middleware.AccessLogMiddleware",
+    "digis.middleware.RejectNullCharactersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -89,6 +90,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "digis.middleware.CSPMiddleware",  # django-csp's, building the site-wide policy once
     "digis.middleware.PermissionsPolicyMiddleware",
+    # Last: with DEBUG, 404s get the friendly page too, not Django's technical one.
+    "digis.error_pages.FriendlyNotFoundMiddleware",
+    # Last, so it sees the view's exceptions first: a database away is a 503.
+    "digis.middleware.BackingServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "digis.urls"
@@ -123,10 +128,13 @@ if DB_IS_POSTGRES:
     _db["CONN_HEALTH_CHECKS"] = True
     _options = _db.setdefault("OPTIONS", {})
     if env.bool("DB_POOL", default=True):
+        # With CONN_HEALTH_CHECKS, Django gives the pool check_connection:
+        # every checkout is verified (one empty round trip), so a connection
+        # that died with a PostgreSQL restart is replaced, not handed out.
         _options["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
             "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
-            "timeout": env.int("DB_POOL_TIMEOUT_S", default=10),
+            "timeout": env.float("DB_POOL_TIMEOUT_S", default=5),
         }
     # Django's cursors bind parameters on the client and are never prepared,
     # whatever this says. The one statement sent through a server-binding
@@ -148,24 +156,56 @@ else:
         }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# dj-stripe's own migrations rebuild ~50 tables a column at a time (its 0002 is
+# 3 CPU-minutes on SQLite); one migration that creates its current models
+# directly does the same in seconds. See docs/architecture.md ("Decisions").
+MIGRATION_MODULES = {"djstripe": "digis.djstripe_migrations"}
 SLOW_QUERY_MS = env.int("SLOW_QUERY_MS", default=200)
 
 # --- Redis: cache, channel layer, Celery broker ---------------------------
 REDIS_URL = env("REDIS_URL", default="")
+# How long one cache command may wait for Redis before this process answers
+# from its own memory instead (digis/cache.py), and how often it then retries.
+REDIS_CACHE_TIMEOUT_S = env.float("REDIS_CACHE_TIMEOUT_S", default=1.0)
+REDIS_CACHE_RETRY_S = env.float("REDIS_CACHE_RETRY_S", default=5.0)
+# The channel layer waits for events with a blocking pop of 5 s (channels_redis's
+# brpop_timeout), so its read timeout must be longer: redis-py 8 made 5 s the
+# default socket timeout, which closed every idle /ws/ socket with 1011 after
+# exactly 5 s (docs/operations.md, "Redis timeouts").
+CHANNELS_REDIS_SOCKET_TIMEOUT_S = env.float("CHANNELS_REDIS_SOCKET_TIMEOUT_S", default=10.0)
 if REDIS_URL:
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.retry import Retry
+
     CACHES = {
         "default": {
             "BACKEND": "digis.cache.SharedPoolRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="digis"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CACHE_TIMEOUT_S,
+                "socket_timeout": REDIS_CACHE_TIMEOUT_S,
+                # A pooled connection that died with a Redis restart fails on
+                # its next use; one retry on a fresh connection hides that.
+                "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(RedisConnectionError,)),
+            },
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 2}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_connect_timeout": 2,
+                        "socket_timeout": CHANNELS_REDIS_SOCKET_TIMEOUT_S,
+                        "socket_keepalive": True,
+                        "retry": AsyncRetry(ExponentialBackoff(cap=0.2, base=0.02), 1, supported_errors=(RedisConnectionError,)),
+                    }
+                ],
                 "prefix": env("CHANNELS_PREFIX", default="digis"),
                 # A tab that stops reading must not grow Redis without bound:
                 # 200 queued events per channel, dropped after 60 s unread.
@@ -196,7 +236,24 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    # kombu waits forever on a hung broker by default; a request queueing a
+    # task after commit must not (digis/background.py). Longer than the
+    # worker's 1 s blocking pop.
+    "socket_timeout": 3,
+    "socket_connect_timeout": 2,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# A worker whose Redis goes away waits for it however long it takes (the
+# default gives up after 100 tries and exits), and also treats the errors a
+# half-restarted Redis gives on a channel (kombu's channel_errors) as a lost
+# connection to re-establish, not as a reason to shut down.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_BROKER_CHANNEL_ERROR_RETRY = True
+# Where beat keeps its schedule's state (last run of each entry); a writable path.
+CELERY_BEAT_SCHEDULE_FILENAME = env("CELERY_BEAT_SCHEDULE_FILENAME", default="celerybeat-schedule")
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 # Periodic jobs. Apps add theirs here (name -> task, schedule in seconds).
 CELERY_BEAT_SCHEDULE = {
     "digis-heartbeat": {"task": "digis.tasks.beat_heartbeat", "schedule": 60.0},
@@ -237,6 +294,11 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # JSON in, with a nesting limit and no NUL characters (digis/parsers.py).
+    # Views that take files (avatars) add multipart themselves. JSON only, so
+    # the input types are the schema's (digis/fields.py): a form body would
+    # make every field a string.
+    "DEFAULT_PARSER_CLASSES": ["digis.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "digis.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": None,
@@ -255,6 +317,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's error responses, in the one error shape (digis/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "digis.schema.document_error_responses",
+    ],
 }
 
 # --- Rate limits (django-ratelimit) -----------------------------------------
@@ -265,6 +332,11 @@ GLOBAL_RATE_LIMIT = env("GLOBAL_RATE_LIMIT", default="300/m")
 # How many reverse proxies in front of us append to X-Forwarded-For. 0 means
 # the header is ignored: trusting it blindly lets anyone pick their own IP.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# The largest request body the web process accepts: larger ones get 413 as
+# soon as their Content-Length arrives, before the body is read (digis/server.py).
+# Avatars and message images (5 MiB) with their multipart framing fit.
+HTTP_MAX_BODY_BYTES = env.int("HTTP_MAX_BODY_BYTES", default=12 * 1024 * 1024)
 
 # --- Security --------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
@@ -313,7 +385,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "/media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
@@ -323,7 +395,7 @@ SERVE_MEDIA = env.bool("SERVE_MEDIA", default=DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "digis.storage.ManifestStaticFilesStorage"
         if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -336,10 +408,14 @@ EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default="django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
 )
+# The file backend (django.core.mail.backends.filebased.EmailBackend) writes here.
+EMAIL_FILE_PATH = env.path("EMAIL_FILE_PATH", default=BASE_DIR / "sent-mail")
 EMAIL_URL = env("EMAIL_URL", default="")
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Digis <no-reply@digis.local>")
+# Seconds an SMTP connection may block (Django's default is forever); e-mail is sent by workers.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT_S", default=10)
 
 # --- Logging: one JSON object per line ------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
@@ -468,6 +544,12 @@ STRIPE_WEBHOOK_TOLERANCE_S = 300
 # (a worker that died mid-way) may be taken over by the next delivery.
 PAYMENTS_EVENT_LEASE_S = 60
 STRIPE_MAX_NETWORK_RETRIES = 2
+# A purchase not paid within this many seconds expires: its PaymentIntent is
+# cancelled and it leaves the purchase history (payments.tasks, every 5 minutes).
+PAYMENTS_PURCHASE_EXPIRE_S = env.int("PAYMENTS_PURCHASE_EXPIRE_S", default=30 * 60)
+# The API schema names the purchase's status enum (calls have a "status" too).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["PurchaseStatusEnum"] = "payments.models.PurchaseStatus"
+CELERY_BEAT_SCHEDULE["payments-expire-purchases"] = {"task": "payments.tasks.expire_abandoned_purchases", "schedule": 300.0}
 # Stripe.js: the real one, or localstripe's stand-in when STRIPE_API_HOST is set.
 STRIPE_JS_URL = f"{_stripe_api_host.rstrip('/')}/js.stripe.com/v3/" if _stripe_api_host else "https://js.stripe.com/v3/"
 
@@ -480,6 +562,7 @@ CALL_CONNECT_TIMEOUT_S = env.int("CALL_CONNECT_TIMEOUT_S", default=60)
 CALL_SILENCE_S = env.int("CALL_SILENCE_S", default=20)
 CALL_RESUME_WINDOW_S = env.int("CALL_RESUME_WINDOW_S", default=60)
 CALL_BUY_TOKENS_URL = env("CALL_BUY_TOKENS_URL", default="/wallet/buy/")
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["CallKindEnum"] = "calls.models.CallKind"
 CELERY_BEAT_SCHEDULE["calls-sweep"] = {"task": "calls.tasks.sweep_calls", "schedule": 15.0}
 
 # --- creators ---
@@ -506,8 +589,69 @@ if env.bool("CREATORS_BENCH_URLS", default=False):
 # --- messaging ---
 
 # --- streaming ---
+# Room fan-out (digis/realtime/rooms.py): "process" sends a room's event once
+# to each web process, which writes it to its own sockets; "group" puts every
+# socket in a channels group per room (measured slower: docs/streaming.md).
+REALTIME_ROOM_FANOUT = env("REALTIME_ROOM_FANOUT", default="process")
+if REALTIME_ROOM_FANOUT not in ("process", "group"):
+    raise ImproperlyConfigured('REALTIME_ROOM_FANOUT must be "process" or "group"')
+REALTIME_ROOMS_LAYER = "rooms"
+# Rooms travel over Redis pub/sub: a room's event is one PUBLISH, received once
+# by each process subscribed to the room (nothing is queued per socket).
+# Same Redis connection settings as the default layer (timeouts, keepalive, retry).
+if REDIS_URL:
+    CHANNEL_LAYERS["rooms"] = {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": CHANNEL_LAYERS["default"]["CONFIG"]["hosts"], "prefix": env("CHANNELS_PREFIX", default="digis") + ":rooms"},
+    }
+else:
+    CHANNEL_LAYERS["rooms"] = {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000, "expiry": 60}}
+# Viewers' pages heartbeat every LIVE_HEARTBEAT_S; a viewer not heard from for
+# LIVE_PRESENCE_TTL_S is no longer counted (sockets that drop without closing).
+LIVE_HEARTBEAT_S = env.int("LIVE_HEARTBEAT_S", default=15)
+LIVE_PRESENCE_TTL_S = env.int("LIVE_PRESENCE_TTL_S", default=45)
+# A stream ends by itself when its host has been gone this long.
+LIVE_HOST_GONE_S = env.int("LIVE_HOST_GONE_S", default=60)
+# Tickets are refunded when a stream ends within this many minutes of its start.
+LIVE_TICKET_REFUND_MINUTES = env.int("LIVE_TICKET_REFUND_MINUTES", default=5)
+# Without Agora the host's browser sends its camera to each viewer itself; this
+# many viewers is what one laptop sustained (bench/live_p2p.py, docs/streaming.md).
+LIVE_P2P_MAX_VIEWERS = env.int("LIVE_P2P_MAX_VIEWERS", default=4)
+# Agora tokens for a stream last this long; the page renews them (join again).
+LIVE_AGORA_TOKEN_S = env.int("LIVE_AGORA_TOKEN_S", default=3600)
+# Chat: messages a viewer may send per window (on top of slow mode), and how
+# many recent messages a viewer gets on joining.
+LIVE_CHAT_RATE = (env.int("LIVE_CHAT_RATE_COUNT", default=20), env.int("LIVE_CHAT_RATE_WINDOW_S", default=30))
+LIVE_CHAT_HISTORY = env.int("LIVE_CHAT_HISTORY", default=50)
+# The largest tip and ticket price, in tokens (a typo should not cost a fortune).
+LIVE_TIP_MAX = env.int("LIVE_TIP_MAX", default=100_000)
+LIVE_TICKET_MAX = env.int("LIVE_TICKET_MAX", default=100_000)
+# A room's viewer count is pushed at most this often per web process.
+LIVE_VIEWERS_PUSH_S = env.float("LIVE_VIEWERS_PUSH_S", default=2.0)
+CELERY_BEAT_SCHEDULE["streaming-sweep"] = {
+    "task": "streaming.tasks.sweep_streams",
+    "schedule": env.float("LIVE_SWEEP_EVERY_S", default=10.0),
+}
 
 # --- notifications ---
+# Web Push (VAPID, RFC 8292). Without both keys web push is off and the
+# settings page says so. `manage.py generate_vapid_keys` prints a pair.
+VAPID_PUBLIC_KEY = env("VAPID_PUBLIC_KEY", default="")
+VAPID_PRIVATE_KEY = env("VAPID_PRIVATE_KEY", default="")
+# Who push services contact about our pushes (mailto: or https: URL).
+VAPID_SUBJECT = env("VAPID_SUBJECT", default="mailto:admin@digis.local")
+# Subscription endpoints must be https on a push service's host (suffix
+# match); the stand-in push service of the tests and local development lives
+# on http://127.0.0.1, which only WEBPUSH_ALLOW_INSECURE_ENDPOINTS admits.
+WEBPUSH_ENDPOINT_HOSTS = env.list(
+    "WEBPUSH_ENDPOINT_HOSTS",
+    default=["fcm.googleapis.com", ".push.services.mozilla.com", ".notify.windows.com", ".push.apple.com"],
+)
+WEBPUSH_ALLOW_INSECURE_ENDPOINTS = env.bool("WEBPUSH_ALLOW_INSECURE_ENDPOINTS", default=False)
+# Seconds to wait for a push service before counting the attempt failed.
+WEBPUSH_TIMEOUT_S = env.float("WEBPUSH_TIMEOUT_S", default=10.0)
+# Followers notified per Celery task when a creator goes live.
+NOTIFICATIONS_FANOUT_BATCH = env.int("NOTIFICATIONS_FANOUT_BATCH", default=500)
 
 # --- payouts ---
 # Creators' earnings turned into money (docs/payouts.md). The rate is what a
@@ -543,10 +687,15 @@ CELERY_BEAT_SCHEDULE["payouts-sweep"] = {
     "schedule": env.float("PAYOUT_SWEEP_EVERY_S", default=60.0),
 }
 CELERY_BEAT_SCHEDULE["payouts-weekly"] = {"task": "payouts.tasks.create_scheduled_payouts", "schedule": 3600.0}
-# The schema names the payouts' choice sets (a status and a bank scheme are
-# used by several serializers; drf-spectacular would otherwise invent names).
+# The schema names the payouts' choice sets (a status, a bank scheme and a
+# method are used by several serializers, and the account setup's two shapes
+# each fix `method` to one value; drf-spectacular would otherwise invent names).
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {"PayoutStatusEnum": "payouts.models.PayoutStatus", "BankSchemeEnum": "payouts.models.BankScheme"}
+    {
+        "PayoutStatusEnum": "payouts.models.PayoutStatus", "BankSchemeEnum": "payouts.models.BankScheme",
+        "PayoutMethodEnum": "payouts.models.PayoutMethod", "PayoutMethodStripeEnum": ["stripe"],
+        "PayoutMethodManualEnum": ["manual"],
+    }
 )
 
 # --- moderation ---

@@ -1,12 +1,15 @@
 """Site-wide pages and error handlers."""
 
+from django.http import HttpResponseServerError
 from django.shortcuts import render
+from django.template import loader
 from django.urls import reverse
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from digis.api import api_error_response
+from digis.request_context import current_request_id
 
 
 def home(request):
@@ -38,7 +41,9 @@ def handler404(request, exception=None):
 def handler500(request):
     if _wants_json(request):
         return api_error_response(code="server_error", message="Something went wrong on our side.", status_code=500)
-    return render(request, "500.html", status=500)
+    # No request context: whatever broke (the database, the session) must not
+    # break the page that says so. 500.html stands alone.
+    return HttpResponseServerError(loader.get_template("500.html").render({"request_id": current_request_id()}))
 
 
 def handler403(request, exception=None):

@@ -6,35 +6,36 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis import fields
 from digis.params import parse_int
 from ledger import selectors
 
 
 class WalletSerializer(serializers.Serializer):
-    balance = serializers.IntegerField(help_text="Spendable tokens.")
-    debt = serializers.IntegerField(help_text="Tokens owed after a refund/chargeback; spending is frozen while > 0.")
-    frozen = serializers.BooleanField()
-    earnings_available = serializers.IntegerField(required=False, help_text="Creators: released earnings in the wallet.")
-    earnings_pending = serializers.IntegerField(required=False, help_text="Creators: earnings not yet released.")
+    balance = fields.IntegerField(help_text="Spendable tokens.")
+    debt = fields.IntegerField(help_text="Tokens owed after a refund/chargeback; spending is frozen while > 0.")
+    frozen = fields.BooleanField()
+    earnings_available = fields.IntegerField(required=False, help_text="Creators: released earnings in the wallet.")
+    earnings_pending = fields.IntegerField(required=False, help_text="Creators: earnings not yet released.")
 
 
 class EntrySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    transaction_id = serializers.IntegerField()
-    kind = serializers.CharField()
-    kind_label = serializers.CharField()
-    account = serializers.CharField(help_text="wallet, earnings or receivable")
-    amount = serializers.IntegerField(help_text="Signed tokens: + in, - out.")
-    balance_after = serializers.IntegerField(allow_null=True)
-    counterparty = serializers.CharField()
-    reference = serializers.CharField()
-    memo = serializers.CharField()
+    id = fields.IntegerField()
+    transaction_id = fields.IntegerField()
+    kind = fields.CharField()
+    kind_label = fields.CharField()
+    account = fields.CharField(help_text="wallet, earnings or receivable")
+    amount = fields.IntegerField(help_text="Signed tokens: + in, - out.")
+    balance_after = fields.IntegerField(allow_null=True)
+    counterparty = fields.CharField()
+    reference = fields.CharField()
+    memo = fields.CharField()
     created_at = serializers.DateTimeField()
 
 
 class EntryPageSerializer(serializers.Serializer):
     results = EntrySerializer(many=True)
-    next_cursor = serializers.CharField(allow_null=True)
+    next_cursor = fields.CharField(allow_null=True)
 
 
 class WalletView(APIView):
@@ -51,8 +52,8 @@ class WalletTransactionsView(APIView):
     @extend_schema(
         responses=EntryPageSerializer,
         parameters=[
-            OpenApiParameter("cursor", OpenApiTypes.INT, description="next_cursor from the previous page"),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="1-100, default 25"),
+            OpenApiParameter("cursor", {"type": "integer", "minimum": 1}, description="next_cursor from the previous page"),
+            OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100}, description="Default 25"),
         ],
     )
     def get(self, request):

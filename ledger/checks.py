@@ -4,7 +4,7 @@ Each returns human-readable problems naming the offending rows; an empty list
 means the ledger is consistent.
 """
 
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TransactionKind
@@ -104,12 +104,36 @@ def payouts_clearing_reconciles() -> list[str]:
     return problems
 
 
+def ticket_refunds() -> list[str]:
+    """A live-stream ticket is refunded at most once, in full, and only a ticket is (streaming)."""
+    problems = []
+    refunds = Transaction.objects.filter(kind=TransactionKind.TICKET_REFUND)
+    for refund in refunds.exclude(original__kind=TransactionKind.TICKET).values_list("id", flat=True)[:1000]:
+        problems.append(f"transaction {refund}: a ticket refund that does not point at a ticket")
+    twice = refunds.values("original_id").annotate(n=Count("id")).filter(n__gt=1)
+    for row in twice[:1000]:
+        problems.append(f"ticket {row['original_id']}: refunded {row['n']} times")
+    # A refund gives the payer back exactly what the ticket took.
+    paid = (
+        Entry.objects.filter(transaction_id=OuterRef("transaction__original_id"), account__kind=AccountKind.WALLET)
+        .values("transaction_id").annotate(t=Sum("amount")).values("t")
+    )
+    wrong = (
+        Entry.objects.filter(transaction__kind=TransactionKind.TICKET_REFUND, account__kind=AccountKind.WALLET)
+        .annotate(paid=Subquery(paid)).exclude(amount=F("paid") * -1)
+    )
+    for entry in wrong.values("transaction_id", "amount", "paid")[:1000]:
+        problems.append(f"transaction {entry['transaction_id']}: refunds {entry['amount']} of a ticket that took {entry['paid']}")
+    return problems
+
+
 CHECKS = {
     "balanced transactions": unbalanced_transactions,
     "cached balances": balance_mismatches,
     "no negative wallets": negative_wallets,
     "system accounts reconcile": system_reconciliation,
     "payouts clearing reconciles": payouts_clearing_reconciles,
+    "ticket refunds": ticket_refunds,
 }
 
 

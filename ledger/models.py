@@ -2,8 +2,9 @@
 
 Every movement of tokens is one `Transaction` with two or more `Entry` rows whose
 amounts sum to zero. Rows are append-only: PostgreSQL triggers (migration 0002)
-refuse UPDATE and DELETE and check each transaction's sum at commit. Only
-`ledger.services` writes here.
+refuse UPDATE and DELETE. The sum is checked by ledger_post() for its own
+writes and by deferred triggers at commit for every other writer (migration
+0005). Only `ledger.services` writes here.
 """
 
 from django.conf import settings

@@ -27,6 +27,11 @@ def _account_balance(user, kind) -> int:
     return int(value or 0)
 
 
+def wallet_balance_of(*, user) -> int:
+    """The user's spendable tokens, exact (the nav's balance chip)."""
+    return _account_balance(user, AccountKind.WALLET)
+
+
 def debt_of(*, user) -> int:
     """Tokens the user owes after a refund/chargeback took more than the wallet held."""
     return -_account_balance(user, AccountKind.RECEIVABLE)
@@ -117,18 +122,210 @@ def history(*, user, before_id: int | None = None, limit: int = 25) -> tuple[lis
     return items, next_cursor
 
 
-def daily_totals(*, user, days: int = 30) -> list[dict]:
-    """Per day over the last `days`: tokens spent from the wallet and gross earnings credited."""
+# --- the wallet's history in people's words -------------------------------------------
+#
+# The ledger records legs; a person remembers things that happened. One line of
+# the history is one thing that happened to the user: all the user's own entries
+# (wallet, pending earnings, debt) of
+# - a transaction, together with the refunds and reversals that point at it
+#   (``original``/``reversal_of``), so a refund is netted into what it refunds;
+# - for kinds charged in instalments (a call's minute charges share the
+#   reference ``call:<id>``), every transaction of that reference.
+# Earnings releases (pending earnings -> wallet, the creator's own money moving
+# between their own accounts) are not things that happened to anyone and are
+# left out; a line's amount is the net of what is left.
+#
+# Apps describe their own lines ("Video call with Luna · 1:14") by registering a
+# describer for the prefix of their references: the ledger imports no feature app.
+
+INSTALMENT_KINDS = (TransactionKind.CALL_CHARGE,)
+INTERNAL_KINDS = (TransactionKind.EARNINGS_RELEASE,)
+# What a fan spends on creators: charges and whatever refunds or reverses them.
+SPENDING_KINDS = (
+    TransactionKind.CALL_CHARGE,
+    TransactionKind.MESSAGE_CHARGE,
+    TransactionKind.TIP,
+    TransactionKind.TICKET,
+    TransactionKind.MESSAGE_HOLD,
+)
+USER_ACCOUNT_KINDS = (AccountKind.WALLET, AccountKind.EARNINGS, AccountKind.RECEIVABLE)
+
+# prefix -> describe(ids: list[str], viewer) -> {id: {"title", "detail", "url"}}
+_DESCRIBERS: dict = {}
+
+
+def register_describer(prefix: str, describe) -> None:
+    """Let an app name its own history lines: references ``<prefix>:<id>`` are
+    passed to ``describe(ids, viewer)``, which returns ``{id: {"title": ...,
+    "detail": ..., "url": ...}}`` for the ids it knows (any key may be absent).
+    Called from the app's ``AppConfig.ready()``."""
+    _DESCRIBERS[prefix] = describe
+
+
+def _root(field: str):
+    """The transaction a leg belongs with: the one its transaction refunds or
+    reverses, else its own (one level: refunds point at the charge)."""
+    from django.db.models.functions import Coalesce
+
+    return Coalesce(f"transaction__original__{field}", f"transaction__reversal_of__{field}", f"transaction__{field}")
+
+
+def _with_roots(entries):
+    from django.db.models import CharField, F, Value, When
+    from django.db.models import Case as CaseWhen
+    from django.db.models.functions import Cast, Coalesce, Concat
+
+    entries = entries.annotate(
+        root_id=Coalesce("transaction__original_id", "transaction__reversal_of_id", "transaction_id"),
+        root_kind=_root("kind"),
+        root_reference=_root("reference"),
+    )
+    return entries.annotate(
+        line=CaseWhen(
+            When(Q(root_kind__in=INSTALMENT_KINDS) & ~Q(root_reference=""), then=Concat(Value("r:"), F("root_reference"))),
+            default=Concat(Value("t:"), Cast("root_id", CharField())),
+            output_field=CharField(),
+        )
+    )
+
+
+def _own_entries(user):
+    return Entry.objects.filter(account__user_id=user.pk, account__kind__in=USER_ACCOUNT_KINDS).exclude(
+        transaction__kind__in=INTERNAL_KINDS
+    )
+
+
+def activity(*, user, before: int | None = None, limit: int = 25) -> tuple[list[dict], int | None]:
+    """The user's history, one line per thing that happened, newest first.
+
+    Returns (lines, next_cursor); pass next_cursor as ``before`` for the next
+    page. Each line: ``amount`` (the net of the user's own entries: + in, - out),
+    ``title``/``detail``/``url`` (in people's words), ``kind`` (the root
+    transaction's kind), ``role`` ("earned" when the tokens are the user's
+    earnings as a creator), ``counterparty``, ``at`` (when it started),
+    ``refunded`` (tokens given back within the line) and ``cursor``.
+    """
+    from django.db.models import Max, Min
+
+    lines = _with_roots(_own_entries(user)).values("line").annotate(
+        net=Sum("amount"),
+        last_id=Max("id"),
+        started_at=Min("created_at"),
+        root_id=Min("root_id"),
+        root_kind=Max("root_kind"),
+        root_reference=Max("root_reference"),
+        earned=Sum("amount", filter=Q(account__kind=AccountKind.EARNINGS)),
+        refunded=Sum("amount", filter=~Q(transaction__original_id=None) & Q(amount__gt=0, account__kind=AccountKind.WALLET)),
+    )
+    if before is not None:
+        lines = lines.filter(last_id__lt=before)
+    page = list(lines.order_by("-last_id")[: limit + 1])
+    next_cursor = page[limit - 1]["last_id"] if len(page) > limit else None
+    page = page[:limit]
+    _describe(page, user)
+    return page, next_cursor
+
+
+def _describe(lines: list[dict], user) -> None:
+    from ledger.models import Transaction
+
+    roots = {
+        tx.pk: tx
+        for tx in Transaction.objects.filter(pk__in={line["root_id"] for line in lines}).only("id", "kind", "reference", "memo")
+    }
+    others: dict[int, object] = {}
+    system: dict[int, str] = {}
+    for entry in (
+        Entry.objects.filter(transaction_id__in=roots)
+        .exclude(account__user_id=user.pk)
+        .select_related("account__user")
+        .order_by("id")
+    ):
+        if entry.account.user_id is not None:
+            others.setdefault(entry.transaction_id, entry.account.user)
+        else:
+            system.setdefault(entry.transaction_id, entry.account.system_code)
+
+    by_prefix: dict[str, set[str]] = {}
+    for line in lines:
+        prefix, _, ident = (line["root_reference"] or "").partition(":")
+        if ident and prefix in _DESCRIBERS:
+            by_prefix.setdefault(prefix, set()).add(ident)
+    described: dict[str, dict] = {}
+    for prefix, ids in by_prefix.items():
+        for ident, text in (_DESCRIBERS[prefix](sorted(ids), user) or {}).items():
+            described[f"{prefix}:{ident}"] = text
+
+    for line in lines:
+        root = roots.get(line["root_id"])
+        other = others.get(line["root_id"])
+        line["amount"] = int(line.pop("net") or 0)
+        line["earned"] = int(line["earned"] or 0)
+        line["refunded"] = int(line["refunded"] or 0)
+        line["kind"] = line.pop("root_kind")
+        line["role"] = "earned" if line["earned"] else ("in" if line["amount"] > 0 else "out")
+        line["counterparty"] = display_name(other) if other is not None else SYSTEM_LABELS.get(system.get(line["root_id"]), "Digis")
+        line["cursor"] = line.pop("last_id")
+        line["at"] = line.pop("started_at")
+        text = {"title": _fallback_title(line, root, other), "detail": "", "url": ""}
+        text.update({k: v for k, v in described.get(line["root_reference"], {}).items() if v})
+        if not text["detail"] and root is not None and root.memo and line["kind"] in (
+            TransactionKind.PROMOTION, TransactionKind.ADJUSTMENT, TransactionKind.REVERSAL,
+        ):
+            text["detail"] = root.memo
+        line.update(text)
+        line.pop("line", None)
+
+
+def _fallback_title(line: dict, root, other) -> str:
+    """A line's title from its kind, when no app described it."""
+    name = display_name(other) if other is not None else ""
+    kind = line["kind"]
+    incoming = line["role"] in ("earned", "in")
+    with_whom = {
+        TransactionKind.CALL_CHARGE: ("Call from {}", "Call with {}"),
+        TransactionKind.TIP: ("Tip from {}", "Tip to {}"),
+        TransactionKind.MESSAGE_CHARGE: ("Paid message from {}", "Paid message to {}"),
+        TransactionKind.MESSAGE_HOLD: ("Paid message from {}", "Paid message to {}"),
+        TransactionKind.MESSAGE_RELEASE: ("Paid message from {}", "Paid message to {}"),
+        TransactionKind.TICKET: ("Live stream ticket from {}", "Live stream ticket for {}"),
+        TransactionKind.TRANSFER: ("Tokens from {}", "Tokens to {}"),
+    }
+    if kind in with_whom and name:
+        return with_whom[kind][0 if incoming else 1].format(name)
+    return {
+        TransactionKind.PURCHASE: "Card purchase",
+        TransactionKind.REFUND: "Card purchase refunded",
+        TransactionKind.CHARGEBACK: "Card payment disputed" + (" (dispute won)" if line["amount"] == 0 else ""),
+        TransactionKind.CLAWBACK_RESTORE: "Dispute won",
+        TransactionKind.PROMOTION: "Gift from Digis",
+        TransactionKind.ADJUSTMENT: "Correction by Digis",
+        TransactionKind.REVERSAL: "Reversed by Digis",
+        TransactionKind.PAYOUT: "Payout to your bank",
+        TransactionKind.PAYOUT_RETURN: "Payout returned",
+    }.get(kind, TransactionKind(kind).label if kind in TransactionKind.values else "Tokens")
+
+
+def period_totals(*, user, days: int = 30) -> list[dict]:
+    """Per day over the last ``days``: what the user spent on creators and what
+    they earned as one, each net of refunds, exactly as the ledger has it.
+
+    spent: minus the user's wallet entries of charges (calls, messages, tips,
+    tickets) and of everything refunding or reversing one. earned: the user's
+    pending-earnings entries, refunds included, releases excluded (a release
+    moves earnings, it earns nothing)."""
+    from django.db.models.functions import TruncDate
+
     today = timezone.localdate()
     start = today - dt.timedelta(days=days - 1)
     start_at = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
     rows = (
-        Entry.objects.filter(account__user_id=user.pk, created_at__gte=start_at)
+        _with_roots(_own_entries(user).filter(created_at__gte=start_at))
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(
-            spent=Sum("amount", filter=Q(account__kind=AccountKind.WALLET, amount__lt=0)),
-            earned=Sum("amount", filter=Q(account__kind=AccountKind.EARNINGS, amount__gt=0)),
+            spent=Sum("amount", filter=Q(account__kind=AccountKind.WALLET, root_kind__in=SPENDING_KINDS)),
+            earned=Sum("amount", filter=Q(account__kind=AccountKind.EARNINGS)),
         )
     )
     by_day = {row["day"]: row for row in rows}

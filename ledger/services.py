@@ -15,8 +15,9 @@ Guarantees shared by every money-moving function here:
   so many payers to one creator do not queue on one row.
 - No network I/O inside: callers put side effects in transaction.on_commit.
 
-Entries of a transaction sum to zero (checked here for a clear error and by a
-deferred PostgreSQL trigger at commit).
+Entries of a transaction sum to zero: checked here for a clear error, then in
+PostgreSQL by ledger_post() for its own legs, or by the deferred triggers at
+commit for rows written by the Python path (migration 0005).
 
 Two ways to write, one set of guarantees. On PostgreSQL the hot writes
 (transfer, charge_with_fee, credit_purchase) call the server-side function
@@ -908,4 +909,49 @@ def return_payout(*, payout_id, reason: str) -> Transaction:
     return _post(
         kind=TransactionKind.PAYOUT_RETURN, idempotency_key=payout_key(payout_id, "return"), fingerprint=fingerprint,
         plan=plan, reference=request.reference, memo=str(reason), reversal_of=request,
+    )
+
+
+# --- live stream tickets (streaming) ------------------------------------------------------
+# Tickets are charged with charge_with_fee(kind=TransactionKind.TICKET); this
+# gives one back. streaming.services calls it when a stream ends within
+# LIVE_TICKET_REFUND_MINUTES of its start.
+
+
+def refund_ticket(*, original, idempotency_key: str, reason: str) -> Transaction:
+    """Give a live-stream ticket back in full, at most once.
+
+    The payer's wallet gets the whole price; the creator's pending earnings and
+    the platform fee shard give back exactly what the ticket gave them. Atomic,
+    idempotent by key (the same key returns the first refund); a second refund
+    of the same ticket under another key raises AlreadyReversed (checked under
+    the payer's wallet lock, which every refund of the ticket takes). Never
+    fails for lack of creator funds: pending earnings may go negative and are
+    recovered from later earnings, as with refund_charge.
+    """
+    _check_key(idempotency_key)
+    charge = _as_transaction(original)
+    if charge.kind != TransactionKind.TICKET:
+        raise NotReversible("Only a live-stream ticket can be refunded this way.")
+    payer_entry, earnings_entry, fee_entry = _charge_parts(charge)
+    if payer_entry is None:
+        raise NotReversible("This ticket has no payer.")
+    wallet = payer_entry.account
+    fingerprint = _fingerprint("refund_ticket", charge.pk)
+
+    def plan():
+        locked = lock_accounts([wallet.pk])
+        # _post inserted this refund's own row (original=charge) before running the plan.
+        if charge.followups.exclude(idempotency_key=idempotency_key).exists() or Transaction.objects.filter(reversal_of=charge).exists():
+            raise AlreadyReversed(transaction_id=charge.pk)
+        legs = [(locked[wallet.pk], -payer_entry.amount)]
+        if earnings_entry is not None:
+            legs.append((earnings_entry.account, -earnings_entry.amount))
+        if fee_entry is not None:
+            legs.append((fee_entry.account, -fee_entry.amount))
+        return legs
+
+    return _post(
+        kind=TransactionKind.TICKET_REFUND, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+        reference=charge.reference, memo=str(reason), original=charge,
     )

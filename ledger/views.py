@@ -1,4 +1,5 @@
-"""The wallet page: balance, history and a server-drawn chart (inline SVG, no script needed)."""
+"""The wallet page: balance, the last 30 days (a server-drawn chart, inline SVG, no
+script needed) and the history, one line per thing that happened."""
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
@@ -54,12 +55,15 @@ def wallet(request):
         before_id = parse_int(before, name="before", default=0, minimum=1) if before else None
     except InvalidInput:  # a tampered cursor shows the first page
         before_id = None
-    items, next_cursor = selectors.history(user=request.user, before_id=before_id, limit=25)
+    lines, next_cursor = selectors.activity(user=request.user, before=before_id, limit=25)
+    summary = selectors.wallet_summary(user=request.user)
     context = {
-        "summary": selectors.wallet_summary(user=request.user),
-        "entries": items,
+        "summary": summary,
+        "is_creator": "earnings_pending" in summary,
+        "lines": lines,
         "next_cursor": next_cursor,
-        "chart": _chart(selectors.daily_totals(user=request.user, days=CHART_DAYS)),
+        "first_page": before_id is None,
+        "chart": _chart(selectors.period_totals(user=request.user, days=CHART_DAYS)),
         "chart_days": CHART_DAYS,
     }
     return render(request, "ledger/wallet.html", context)

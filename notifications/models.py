@@ -63,3 +63,66 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
+
+
+class Channel(models.TextChoices):
+    IN_APP = "in_app", "In the app"
+    PUSH = "push", "Web push"
+    EMAIL = "email", "E-mail"
+
+
+class NotificationSettings(models.Model):
+    """One person's choices: which kinds reach them on which channel, and whom to hear messages from.
+
+    ``channels`` holds only what differs from the defaults in
+    ``notifications.kinds`` ({kind: {channel: bool}}), so a default changed
+    later reaches everyone who never touched that switch. No row = all defaults.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, primary_key=True, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    channels = models.JSONField(default=dict, blank=True)
+    # Mastodon-style filters for new-message notifications: hold them back
+    # when the sender is someone you don't follow / who never paid you. The
+    # message itself still arrives; only the notification is filtered.
+    filter_not_following = models.BooleanField(default=False)
+    filter_never_paid = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"notification settings of {self.user_id}"
+
+
+class PushSubscription(models.Model):
+    """One browser's Web Push subscription (PushSubscription.toJSON()) and its delivery counts.
+
+    The endpoint is unique: a browser shared by two accounts belongs to the
+    one that subscribed last. A push service's 404/410 deletes the row.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_subscriptions")
+    endpoint = models.URLField(max_length=2048)
+    # sha256 of the endpoint: endpoints are long, a unique index on the hash is small.
+    endpoint_hash = models.CharField(max_length=64, unique=True)
+    p256dh = models.CharField(max_length=128)
+    auth = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    # The push service's last HTTP status (None: never tried or no answer).
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True, default="")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="notifications_push_user_idx")]
+
+    def __str__(self):
+        return f"push subscription {self.pk} of {self.user_id}"
+
+    def subscription_info(self) -> dict:
+        return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}

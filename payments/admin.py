@@ -61,3 +61,19 @@ class StripeEventAdmin(ReadOnlyAdmin):
         for event in queryset:
             outcome = services.process_event(event_id=event.pk, force=True)
             self.message_user(request, f"{event.stripe_id}: {outcome}", messages.INFO if outcome != "failed" else messages.ERROR)
+
+
+# dj-stripe's own models (~45 of them) crowd the admin index, and none of them
+# serves a moderator: Digis keeps what it learns from Stripe in the payments
+# tables above (purchases, events, claw-backs) and never syncs dj-stripe's.
+def _unregister_djstripe_models() -> None:
+    from django.apps import apps as django_apps
+
+    if not django_apps.is_installed("djstripe"):
+        return
+    for model in django_apps.get_app_config("djstripe").get_models():
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_djstripe_models()

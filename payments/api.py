@@ -9,12 +9,13 @@ from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_ratelimit.core import is_ratelimited
-from drf_spectacular.utils import extend_schema
+from django_ratelimit.core import get_usage
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis import fields
 from digis.api import api_error_response
 from payments import selectors, services
 from payments.exceptions import PurchaseNotFound, PurchaseRateLimited
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 class PackageSerializer(serializers.ModelSerializer):
-    total_tokens = serializers.IntegerField(read_only=True)
+    total_tokens = fields.IntegerField(read_only=True)
 
     class Meta:
         model = TokenPackage
@@ -33,7 +34,7 @@ class PackageSerializer(serializers.ModelSerializer):
 
 class PurchaseSerializer(serializers.ModelSerializer):
     package = serializers.PrimaryKeyRelatedField(read_only=True)
-    package_name = serializers.CharField(source="package.name", read_only=True)
+    package_name = fields.CharField(source="package.name", read_only=True)
 
     class Meta:
         model = Purchase
@@ -43,8 +44,26 @@ class PurchaseSerializer(serializers.ModelSerializer):
         ]
 
 
+class StartedPurchaseSerializer(PurchaseSerializer):
+    client_secret = serializers.CharField(help_text="For Stripe.js to confirm the payment in the browser.")
+    publishable_key = serializers.CharField()
+
+    class Meta(PurchaseSerializer.Meta):
+        fields = PurchaseSerializer.Meta.fields + ["client_secret", "publishable_key"]
+
+
+class ConfirmedPurchaseSerializer(PurchaseSerializer):
+    payment_intent_status = serializers.CharField(
+        help_text="Stripe's status of the payment: succeeded, processing, or requires_action (the browser completes 3-D Secure)."
+    )
+    client_secret = serializers.CharField(help_text="With requires_action: for Stripe.js to run the 3-D Secure step.")
+
+    class Meta(PurchaseSerializer.Meta):
+        fields = PurchaseSerializer.Meta.fields + ["payment_intent_status", "client_secret"]
+
+
 class NewPurchaseSerializer(serializers.Serializer):
-    package = serializers.IntegerField(min_value=1)
+    package = fields.IntegerField(min_value=1)
 
 
 class ConfirmSerializer(serializers.Serializer):
@@ -68,19 +87,32 @@ class PurchaseListView(APIView):
     def get(self, request):
         return Response(PurchaseSerializer(selectors.purchases_of(request.user)[:100], many=True).data)
 
-    @extend_schema(request=NewPurchaseSerializer, responses={201: PurchaseSerializer})
+    @extend_schema(
+        request=NewPurchaseSerializer,
+        responses={
+            201: StartedPurchaseSerializer,
+            200: OpenApiResponse(StartedPurchaseSerializer, description="Your open purchase of this package, still payable."),
+        },
+    )
     def post(self, request):
-        if is_ratelimited(
-            request, group="payments.purchase", key="user", rate=settings.PAYMENTS_PURCHASE_RATE, method="POST", increment=True
-        ):
-            raise PurchaseRateLimited()
         data = NewPurchaseSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        purchase = services.start_purchase(user=request.user, package_id=data.validated_data["package"])
+        # A second click, or another card after a decline, pays the purchase
+        # already open for this package: no new purchase, nothing counted.
+        purchase = services.payable_purchase(user=request.user, package_id=data.validated_data["package"])
+        status = 200
+        if purchase is None:
+            usage = get_usage(
+                request, group="payments.purchase", key="user", rate=settings.PAYMENTS_PURCHASE_RATE, method="POST", increment=True
+            )
+            if usage and usage["should_limit"]:
+                raise PurchaseRateLimited(retry_after=max(1, int(usage["time_left"])))
+            purchase = services.start_purchase(user=request.user, package_id=data.validated_data["package"])
+            status = 201
         body = PurchaseSerializer(purchase).data
         body["client_secret"] = purchase.client_secret
         body["publishable_key"] = settings.STRIPE_PUBLISHABLE_KEY
-        return Response(body, status=201)
+        return Response(body, status=status)
 
 
 class PurchaseDetailView(APIView):
@@ -96,13 +128,19 @@ class PurchaseConfirmView(APIView):
     """Pay the caller's own pending purchase with a tokenized card (the
     localstripe stand-in of Stripe.js cannot confirm in the browser)."""
 
-    @extend_schema(request=ConfirmSerializer, responses={200: PurchaseSerializer})
+    @extend_schema(
+        request=ConfirmSerializer,
+        responses={200: ConfirmedPurchaseSerializer, 402: OpenApiResponse(description="The card was refused (`code`, `decline_code` and `message` say why, in Stripe's words)."),
+                   409: OpenApiResponse(description="The purchase can no longer be paid (paid, expired).")},
+    )
     def post(self, request, purchase_id):
         data = ConfirmSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        intent_status = services.confirm_purchase(user=request.user, purchase_id=purchase_id, **data.validated_data)
-        body = PurchaseSerializer(selectors.purchase_of(request.user, purchase_id)).data
-        body["payment_intent_status"] = intent_status
+        intent = services.confirm_purchase(user=request.user, purchase_id=purchase_id, **data.validated_data)
+        purchase = selectors.purchase_of(request.user, purchase_id)
+        body = PurchaseSerializer(purchase).data
+        body["payment_intent_status"] = intent.status
+        body["client_secret"] = purchase.client_secret if intent.status == "requires_action" else ""
         return Response(body)
 
 

@@ -8,3 +8,9 @@ class PaymentsConfig(AppConfig):
         from payments import gateway
 
         gateway.configure()
+
+        # The wallet's history names purchases ("Card purchase", the package).
+        from ledger.selectors import register_describer
+        from payments.selectors import wallet_lines
+
+        register_describer("purchase", wallet_lines)

@@ -49,11 +49,34 @@ def confirm_payment_intent(*, payment_intent_id: str, token: str = "", payment_m
         stripe.PaymentIntent.modify(payment_intent_id, payment_method=payment_method)
         return stripe.PaymentIntent.confirm(payment_intent_id)
     except stripe.CardError as exc:
-        raise CardDeclined(exc.user_message or "The card was declined.") from exc
+        # Stripe's own words for the person ("Your card has insufficient funds."),
+        # and its codes for clients that want to switch on them.
+        error = (exc.json_body or {}).get("error") or {}
+        raise CardDeclined(
+            exc.user_message or "The card was declined.",
+            decline_code=error.get("decline_code") or "", stripe_code=exc.code or "",
+        ) from exc
     except stripe.InvalidRequestError as exc:
         raise CardDeclined("The card details were not accepted.", code="card_invalid") from exc
     except stripe.StripeError as exc:
         logger.warning("stripe: confirming a PaymentIntent failed", extra={"error": str(exc)})
+        raise PaymentProviderError() from exc
+
+
+def cancel_payment_intent(*, payment_intent_id: str) -> str:
+    """Cancel an unpaid PaymentIntent so it can never be paid. Returns the
+    intent's status afterwards: "canceled", or what it is if it could not be
+    cancelled because it was paid (or is being paid) meanwhile."""
+    try:
+        return stripe.PaymentIntent.cancel(payment_intent_id, idempotency_key=f"digis-cancel-{payment_intent_id}").status
+    except stripe.InvalidRequestError:
+        # Not cancellable (succeeded, processing or already canceled): say which.
+        try:
+            return stripe.PaymentIntent.retrieve(payment_intent_id).status
+        except stripe.StripeError as exc:
+            raise PaymentProviderError() from exc
+    except stripe.StripeError as exc:
+        logger.warning("stripe: cancelling a PaymentIntent failed", extra={"error": str(exc)})
         raise PaymentProviderError() from exc
 
 

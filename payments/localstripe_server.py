@@ -75,8 +75,14 @@ def main() -> None:
     resources.Store.dump_to_disk = lambda self: None
     resources.Store.try_load_from_disk = lambda self: None
 
+    from payments import localstripe_cards
+
+    localstripe_cards.patch_resources()  # Stripe's test cards (declines, expiry, 3-D Secure)
+
     from localstripe import server  # imported after the patch: it builds the app
     import payouts.localstripe_connect  # noqa: F401  (adds Stripe Connect: accounts, links, transfers, payouts)
+
+    localstripe_cards.serve_stand_in_js(server.app)
 
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)

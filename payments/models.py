@@ -59,6 +59,14 @@ class PurchaseStatus(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
     DISPUTED = "disputed", "Disputed"
     CHARGEBACK = "chargeback", "Dispute lost"
+    # Never paid within PAYMENTS_PURCHASE_EXPIRE_S (its PaymentIntent was
+    # cancelled at Stripe), or its PaymentIntent was cancelled otherwise.
+    EXPIRED = "expired", "Expired (not paid)"
+
+
+# States in which a purchase may still be paid: waiting, or declined once (the
+# same PaymentIntent takes another card).
+PAYABLE_STATES = (PurchaseStatus.PENDING, PurchaseStatus.FAILED)
 
 
 # States in which the package's tokens have been credited to the wallet.
@@ -96,7 +104,11 @@ class Purchase(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["user", "-created_at"], name="payments_purchase_user_idx")]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="payments_purchase_user_idx"),
+            # The expiry sweep reads only purchases that may still be paid.
+            models.Index(fields=["created_at"], condition=Q(status__in=["pending", "failed"]), name="payments_purchase_open_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["payment_intent_id"],

@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from payments.models import Purchase, StripeEvent, TokenPackage
+from payments.models import CREDITED_STATES, Purchase, PurchaseStatus, StripeEvent, TokenPackage
 
 
 def packages_on_sale() -> QuerySet[TokenPackage]:
@@ -14,9 +14,34 @@ def purchases_of(user) -> QuerySet[Purchase]:
     return Purchase.objects.filter(user=user).select_related("package").order_by("-created_at")
 
 
+def purchase_history_of(user) -> QuerySet[Purchase]:
+    """What the person's purchase history shows: purchases that took money
+    (credited, refunded, disputed, or refused for a mismatch). Attempts that
+    are open, were declined or expired moved no money and are not listed."""
+    return purchases_of(user).filter(status__in=[*CREDITED_STATES, PurchaseStatus.REFUSED])
+
+
 def purchase_of(user, purchase_id) -> Purchase | None:
     return purchases_of(user).filter(pk=purchase_id).first()
 
 
 def failed_events() -> QuerySet[StripeEvent]:
     return StripeEvent.objects.filter(status="failed").order_by("received_at")
+
+
+def wallet_lines(ids: list[str], viewer) -> dict[str, dict]:
+    """How the wallet's history names purchases (ledger references
+    ``purchase:<id>``): the package, what was paid, a link to the receipt.
+    Registered with ``ledger.selectors.register_describer`` in PaymentsConfig.ready()."""
+    import uuid
+
+    valid = []
+    for ident in ids:
+        try:
+            valid.append(uuid.UUID(ident))
+        except ValueError:
+            continue
+    return {
+        str(purchase.pk): {"detail": f"{purchase.package.name} · {purchase.amount_display}", "url": f"/wallet/purchases/{purchase.pk}/"}
+        for purchase in purchases_of(viewer).filter(pk__in=valid)
+    }

@@ -20,9 +20,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from digis.realtime.events import send_event_on_commit
+from notifications.models import NotificationKind
+from notifications.services import notify
 from payments import gateway
 from payments.exceptions import (
     AccountCannotPurchase,
+    PaymentProviderError,
     EventNotReady,
     PackageNotAvailable,
     PurchaseNotFound,
@@ -31,6 +34,7 @@ from payments.exceptions import (
 )
 from payments.locks import lock_purchase
 from payments.models import (
+    PAYABLE_STATES,
     Clawback,
     ClawbackKind,
     EventStatus,
@@ -91,20 +95,74 @@ def start_purchase(*, user, package_id) -> Purchase:
     return purchase
 
 
-def confirm_purchase(*, user, purchase_id, token: str = "", payment_method: str = "") -> str:
-    """Confirm the user's own pending purchase with a card (server-side confirm
+def payable_purchase(*, user, package_id) -> Purchase | None:
+    """The user's open purchase of this package, if it may still be paid: a
+    second click on "Buy", or another card after a decline, pays the same
+    PaymentIntent instead of opening (and rate-counting) a new purchase.
+
+    Only a purchase younger than PAYMENTS_PURCHASE_EXPIRE_S whose amount still
+    matches the package is reused; anything else gets a fresh purchase."""
+    package = TokenPackage.objects.filter(pk=package_id, active=True).first()
+    if package is None:
+        return None
+    return (
+        Purchase.objects.filter(
+            user=user,
+            package=package,
+            status__in=PAYABLE_STATES,
+            created_at__gt=timezone.now() - timezone.timedelta(seconds=settings.PAYMENTS_PURCHASE_EXPIRE_S),
+            tokens=package.total_tokens,
+            amount_cents=package.price_cents,
+            currency=package.currency,
+        )
+        .exclude(payment_intent_id="")
+        .exclude(client_secret="")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def confirm_purchase(*, user, purchase_id, token: str = "", payment_method: str = ""):
+    """Confirm the user's own payable purchase with a card (server-side confirm
     for the localstripe stand-in of Stripe.js; real Stripe.js confirms in the
-    browser). Never credits: only the ``payment_intent.succeeded`` webhook does.
-    Returns the PaymentIntent's status."""
+    browser). A purchase declined before may be paid with another card. Never
+    credits: only the ``payment_intent.succeeded`` webhook does. Returns the
+    PaymentIntent (``requires_action``: the browser completes 3-D Secure)."""
     purchase = Purchase.objects.filter(pk=purchase_id, user=user).first()
     if purchase is None:
         raise PurchaseNotFound()
-    if purchase.status != PurchaseStatus.PENDING or not purchase.payment_intent_id:
+    if purchase.status not in PAYABLE_STATES or not purchase.payment_intent_id:
         raise PurchaseNotPayable()
-    intent = gateway.confirm_payment_intent(
+    return gateway.confirm_payment_intent(
         payment_intent_id=purchase.payment_intent_id, token=token, payment_method=payment_method
     )
-    return intent.status
+
+
+def expire_abandoned_purchases(*, limit: int = 200) -> int:
+    """Purchases nobody paid within PAYMENTS_PURCHASE_EXPIRE_S become expired
+    (and leave the purchase history), their PaymentIntents cancelled first so
+    they can never be paid afterwards. Returns how many expired.
+
+    Safe to run anywhere, any number of times: a purchase moves only by
+    compare-and-swap from a payable state, and one whose intent turns out to
+    be paid (or being paid) is left for the webhook to credit. Network I/O
+    happens outside any transaction."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=settings.PAYMENTS_PURCHASE_EXPIRE_S)
+    expired = 0
+    stale = Purchase.objects.filter(status__in=PAYABLE_STATES, created_at__lt=cutoff).order_by("created_at")[:limit]
+    for purchase_id, intent_id in stale.values_list("id", "payment_intent_id"):
+        if intent_id:
+            try:
+                status = gateway.cancel_payment_intent(payment_intent_id=intent_id)
+            except PaymentProviderError:
+                continue  # Stripe did not answer: the next run tries again
+            if status != "canceled":
+                continue  # paid or being paid: the webhook credits it
+        expired += Purchase.objects.filter(pk=purchase_id, status__in=PAYABLE_STATES).update(
+            status=PurchaseStatus.EXPIRED,
+            failure_reason=f"Not paid within {settings.PAYMENTS_PURCHASE_EXPIRE_S // 60} minutes.",
+        )
+    return expired
 
 
 # --- Webhook events ------------------------------------------------------------
@@ -405,12 +463,13 @@ def _purchase_for_intent(intent: dict) -> Purchase | None:
     return purchase
 
 
-# Compare-and-swap: only a pending (or failed, then paid after all) purchase
-# becomes succeeded; 0 rows means another delivery got there first.
+# Compare-and-swap: only a pending purchase (or a failed or expired one that
+# Stripe says was paid after all: money taken is always credited) becomes
+# succeeded; 0 rows means another delivery got there first.
 _MARK_PURCHASE_SUCCEEDED_SQL = f"""
 UPDATE {Purchase._meta.db_table}
 SET status = '{PurchaseStatus.SUCCEEDED.value}', credit_transaction_id = %s, charge_id = %s, failure_reason = '', succeeded_at = %s
-WHERE id = %s AND status IN ('{PurchaseStatus.PENDING.value}', '{PurchaseStatus.FAILED.value}')
+WHERE id = %s AND status IN ('{PurchaseStatus.PENDING.value}', '{PurchaseStatus.FAILED.value}', '{PurchaseStatus.EXPIRED.value}')
 """
 
 
@@ -461,6 +520,15 @@ def _on_payment_intent_succeeded(intent: dict) -> str:
             moved = cursor.rowcount
         if moved:
             _push_balance(purchase.user, balance=getattr(credit, "wallet_balance_after", None))
+            # Once: only the delivery whose compare-and-swap moved the purchase gets here.
+            notify(
+                recipient=purchase.user,
+                kind=NotificationKind.PURCHASE_CREDITED,
+                text=f"{purchase.tokens} tokens were added to your wallet.",
+                target=purchase,
+                url=f"/wallet/purchases/{purchase.pk}/",
+                data={"tokens": purchase.tokens},
+            )
     return "credited" if moved else "already credited"
 
 
@@ -490,6 +558,18 @@ def _on_payment_intent_failed(intent: dict) -> str:
         status=PurchaseStatus.FAILED, failure_reason=reason[:500]
     )
     return "marked failed" if moved else f"left {purchase.status}"
+
+
+def _on_payment_intent_canceled(intent: dict) -> str:
+    """A cancelled intent can never be paid: its purchase expires (ours cancel
+    abandoned ones; a cancel made elsewhere ends the same way)."""
+    purchase = Purchase.objects.filter(payment_intent_id=intent["id"]).first()
+    if purchase is None:
+        return "not a Digis purchase"
+    moved = Purchase.objects.filter(pk=purchase.pk, status__in=PAYABLE_STATES).update(
+        status=PurchaseStatus.EXPIRED, failure_reason="The payment was cancelled."
+    )
+    return "marked expired" if moved else f"left {purchase.status}"
 
 
 def _credited_purchase_for_charge(obj: dict) -> Purchase | None:
@@ -655,7 +735,7 @@ def _execute_clawbacks(*, purchase_id) -> str:
 EVENT_HANDLERS = {
     "payment_intent.succeeded": _on_payment_intent_succeeded,
     "payment_intent.payment_failed": _on_payment_intent_failed,
-    "payment_intent.canceled": _on_payment_intent_failed,
+    "payment_intent.canceled": _on_payment_intent_canceled,
     "charge.refunded": _on_charge_refunded,
     "charge.dispute.created": _on_dispute_created,
     "charge.dispute.closed": _on_dispute_closed,

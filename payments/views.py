@@ -21,10 +21,12 @@ def buy_tokens(request):
         "payments/buy.html",
         {
             "packages": selectors.packages_on_sale(),
-            "purchases": selectors.purchases_of(request.user)[:20],
+            "purchases": selectors.purchase_history_of(request.user)[:20],
             "balance": _balance(request.user),
             "stripe_js_url": settings.STRIPE_JS_URL,
             "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            # Test keys: say which cards work (Stripe's test mode, or localstripe).
+            "test_mode": settings.STRIPE_PUBLISHABLE_KEY.startswith("pk_test_"),
         },
     )
 

@@ -14,6 +14,9 @@ apt_install() {
 
 # --- binaries -----------------------------------------------------------------
 command -v redis-server >/dev/null || apt_install redis-server
+# The browser tier (e2e/browser/) drives Debian's chromium: Playwright cannot
+# download its own browsers here.
+[ -x /usr/bin/chromium ] || apt_install chromium
 pg_bindir=""
 for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
   [ -x "$dir/initdb" ] && { pg_bindir="$dir"; break; }
@@ -59,7 +62,10 @@ mkdir "$workdir/pg"
 
 redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no --daemonize yes \
   --pidfile "$workdir/redis.pid" --dir "$workdir" --logfile "$workdir/redis.log"
-for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# Wait until it answers (a loaded machine can take seconds): tests that start
+# before Redis does would see it "away" and take the outage paths.
+for _ in $(seq 300); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$redis_port" ping >/dev/null || { echo "redis-server did not start" >&2; cat "$workdir/redis.log" >&2; exit 1; }
 
 export DATABASE_URL="postgres://digis@127.0.0.1:$pg_port/digis"
 export REDIS_URL="redis://127.0.0.1:$redis_port/0"

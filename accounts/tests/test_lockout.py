@@ -81,3 +81,48 @@ def test_signup_and_reset_are_limited(db, settings):
         assert client.post("/api/auth/password-reset/", {"email": "x@example.test"}, format="json").status_code == 202
     response = client.post("/api/auth/password-reset/", {"email": "x@example.test"}, format="json")
     assert response.status_code == 429
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_wrong_passwords_get_exactly_the_allowed_failures(alice):
+    # Checking the budget and then recording the failure let all 20 through;
+    # each attempt now takes its unit first.
+    from digis.testing import run_concurrently
+
+    def attempt(i):
+        return _attempt(APIClient(), "alice", "wrong-password", ip=f"10.7.{i}.1").status_code
+
+    statuses = run_concurrently([lambda i=i: attempt(i) for i in range(20)])
+    assert sorted(statuses).count(401) == 5
+    assert sorted(statuses).count(429) == 15
+
+
+def test_a_locked_account_still_lets_its_owner_in_from_a_device_they_used_before(alice):
+    owner = APIClient()
+    assert _attempt(owner, "alice", GOOD, ip="10.8.0.1").status_code == 200  # the owner's browser, earlier
+    assert "digis_device" in owner.cookies
+    stranger = APIClient()
+    with time_machine.travel(timezone.now(), tick=False):
+        for i in range(6):
+            _attempt(stranger, "alice", "guess", ip=f"10.8.1.{i}")
+        assert _attempt(APIClient(), "alice", GOOD, ip="10.8.2.1").status_code == 429  # a new device waits
+        assert _attempt(owner, "alice", GOOD, ip="10.8.2.1").status_code == 200  # the owner does not
+
+
+def test_a_device_cookie_for_another_account_is_no_key(alice, mallory):
+    client = APIClient()
+    assert _attempt(client, "mallory", GOOD).status_code == 200  # mallory's own device cookie
+    with time_machine.travel(timezone.now(), tick=False):
+        for i in range(5):
+            _attempt(APIClient(), "alice", "guess", ip=f"10.9.1.{i}")
+        assert _attempt(client, "alice", GOOD).status_code == 429
+
+
+def test_a_device_guessing_on_its_own_account_is_limited_too(alice):
+    client = APIClient()
+    assert _attempt(client, "alice", GOOD).status_code == 200
+    with time_machine.travel(timezone.now(), tick=False):
+        statuses = [_attempt(client, "alice", "guess", ip=f"10.10.0.{i}").status_code for i in range(7)]
+    assert statuses == [401] * 5 + [429] * 2

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "a-long-enough-secret-42"
 
 
-def test_sign_up_verify_sign_out_sign_in_through_the_pages(page, django_capture_on_commit_callbacks):
+def test_sign_up_verify_sign_out_sign_in_through_the_pages(page, django_capture_on_commit_callbacks, eager_tasks):
     assert page.get("/accounts/signup/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = page.post("/accounts/signup/", {"username": "erin", "email": "erin@example.test", "password": PASSWORD})
@@ -37,8 +37,9 @@ def test_duplicate_sign_up_page_shows_a_field_error(page, alice):
     assert response.status_code == 400 and b"This username is taken." in response.content
 
 
-def test_password_reset_pages(page, alice):
-    assert page.post("/accounts/password-reset/", {"email": "alice@example.test"}).status_code == 302
+def test_password_reset_pages(page, alice, eager_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert page.post("/accounts/password-reset/", {"email": "alice@example.test"}).status_code == 302
     path = re.search(r"(/accounts/password-reset/[^/\s]+/[^/\s]+/)", mail.outbox[0].body).group(1)
     response = page.get(path)  # Django swaps the token into the session and redirects
     assert response.status_code == 302

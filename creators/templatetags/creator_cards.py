@@ -38,9 +38,10 @@ def creator_card(card: dict) -> str:
         links = " ".join(f'<a class="tag" href="/explore/tag/{_e(c["slug"])}/">#{_e(c["slug"])}</a>' for c in card["categories"])
         tags = f'<p class="card-tags">{links}</p>'
     live = _LIVE if card.get("is_live") else ""
+    href = f"/live/{username}/" if live else f"/@{username}"  # a live creator's card opens the live room
     badge = _BADGES.get(card.get("availability"), "")
     return mark_safe(
-        f'<li class="card creator-card"><a class="card-link" href="/@{username}">{avatar}<strong>{_e(card["name"])}</strong>'
+        f'<li class="card creator-card"><a class="card-link" href="{href}">{avatar}<strong>{_e(card["name"])}</strong>'
         f'<span class="muted">@{username}</span><span>{live}{badge}</span>'
         f'<span class="muted">{int(card["video_call_rate"])} tokens/min · {followers} follower{"" if followers == 1 else "s"}</span>'
         f"</a>{tags}</li>"

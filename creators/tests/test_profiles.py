@@ -24,7 +24,7 @@ def test_ensure_creator_profile_is_idempotent_and_sets_the_role(alice):
 def test_public_page_shows_what_a_fan_needs(bob_profile, client):
     html = client.get("/@bob").content.decode()
     for needle in ["Bob Builder", "60 tokens / minute", "30 tokens / minute", "10 tokens", 'href="/explore/tag/music/"',
-                   "#music", "0 followers".replace("0 f", '0</span> f'), "/messages/bob/", "Follow", "Tip", "Offline"]:
+                   "#music", "0 followers".replace("0 f", '0</span> f'), "/messages/bob/", "Follow", "Offline"]:
         assert needle in html, needle
     assert client.get("/@BOB").status_code == 200  # usernames are case-insensitive
     assert client.get("/@nobody").status_code == 404

@@ -1,13 +1,15 @@
 """The one WebSocket consumer every tab opens at /ws/."""
 
+import asyncio
 import logging
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from digis import jsonparse
 from digis.errors import DomainError
-from digis.realtime import presence
+from digis.realtime import presence, rooms
 from digis.realtime.auth import BEARER_SUBPROTOCOL
 from digis.realtime.events import user_group_name
 from digis.realtime.registry import handler_for
@@ -18,7 +20,13 @@ logger = logging.getLogger(__name__)
 # whether reconnecting can help (4401: sign in again; 4403: do not retry).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
+# RFC 6455 "Try Again Later": the channel layer (Redis) is unavailable.
+CLOSE_TRY_AGAIN_LATER = 1013
 MAX_EVENT_BYTES = 64 * 1024
+# Joining the user's group is one channel-layer round trip. Only a Redis that
+# hangs takes this long; a busy one (a join storm of a thousand viewers on a
+# loaded machine) must not be mistaken for it, so the bound is generous.
+JOIN_TIMEOUT_S = 10.0
 
 
 def user_may_connect(user) -> bool:
@@ -36,9 +44,16 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
             return
         self.user = user
-        self.group = user_group_name(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        group = user_group_name(user.pk)
         subprotocol = BEARER_SUBPROTOCOL if self.scope.get("auth_method") == "bearer" and BEARER_SUBPROTOCOL in (self.scope.get("subprotocols") or []) else None
+        try:
+            await asyncio.wait_for(self.channel_layer.group_add(group, self.channel_name), JOIN_TIMEOUT_S)
+        except Exception:
+            logger.warning("socket refused: channel layer unavailable", exc_info=True, extra={"user_id": str(user.pk)})
+            await self.accept(subprotocol=subprotocol)
+            await self.close(code=CLOSE_TRY_AGAIN_LATER)
+            return
+        self.group = group
         await self.accept(subprotocol=subprotocol)
         await sync_to_async(presence.mark_connected)(user.pk)
         await self.send_json(
@@ -46,17 +61,26 @@ class EventConsumer(AsyncJsonWebsocketConsumer):
         )
 
     async def disconnect(self, code):
+        # Rooms first: their leave hooks (a host leaving a stream) must run even
+        # if what follows fails.
+        await rooms.leave_all(self)
         if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+            group, self.group = self.group, None
+            try:
+                await asyncio.wait_for(self.channel_layer.group_discard(group, self.channel_name), JOIN_TIMEOUT_S)
+            except Exception:  # the layer is away; the membership expires with group_expiry
+                logger.warning("leaving the user's group failed", exc_info=True, extra={"user_id": str(self.user.pk)})
             await sync_to_async(presence.mark_disconnected)(self.user.pk)
-            self.group = None
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         if text_data is None or len(text_data) > MAX_EVENT_BYTES:
             await self.send_json({"type": "error", "code": "malformed_event", "message": "Send JSON text frames under 64 KiB."})
             return
         try:
-            content = await self.decode_json(text_data)
+            content = jsonparse.loads(text_data)
+        except jsonparse.UnacceptableJSON as exc:
+            await self.send_json({"type": "error", "code": "malformed_event", "message": str(exc)})
+            return
         except ValueError:
             await self.send_json({"type": "error", "code": "malformed_event", "message": "Not valid JSON."})
             return

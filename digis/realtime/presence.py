@@ -41,6 +41,13 @@ def refresh(user_id) -> None:
         mark_connected(user_id)
 
 
+def presence_unknown() -> bool:
+    """True while the shared cache (Redis) is away: this process sees only its own sockets."""
+    from digis.cache import redis_cache_down
+
+    return redis_cache_down()
+
+
 def is_online(user_id) -> bool:
     return (cache.get(_key(user_id)) or 0) > 0
 

@@ -85,9 +85,9 @@ def test_wallet_page_shows_balance_history_and_chart(client, alice, bob):
     page = client.get("/wallet/")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<strong>70</strong>" in html
+    assert "<span data-wallet-balance>70</span>" in html
     assert "<svg" in html and "spent 30" in html
-    assert "Tip" in html
+    assert f"Tip to {bob.username}" in html and "−30<" in html
     assert client.get("/wallet/?before=nonsense").status_code == 200
 
 

@@ -52,13 +52,29 @@ def test_inactive_package_cannot_be_bought(api_as, alice, starter):
     assert response.status_code == 400 and response.json()["error"]["code"] == "package_not_available"
 
 
-def test_eleventh_purchase_attempt_in_an_hour_is_429(api_as, alice, starter, localstripe):
+def test_eleventh_new_purchase_in_an_hour_is_429(api_as, alice, starter, localstripe):
     client = api_as(alice)
     for _ in range(10):
-        assert client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").status_code == 201
+        response = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
+        assert response.status_code == 201
+        # Abandoned (expired): the next click opens a new purchase, and counts.
+        Purchase.objects.filter(pk=response.json()["id"]).update(status=PurchaseStatus.EXPIRED)
     response = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
     assert response.status_code == 429 and response.json()["error"]["code"] == "rate_limited"
+    assert 0 < int(response["Retry-After"]) <= 3600  # says when to come back
     assert Purchase.objects.filter(user=alice).count() == 10
+
+
+def test_buying_the_same_package_again_reuses_the_open_purchase_and_counts_once(api_as, alice, starter, localstripe, settings):
+    settings.PAYMENTS_PURCHASE_RATE = "1/h"
+    client = api_as(alice)
+    first = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
+    again = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["client_secret"] == first.json()["client_secret"]
+    assert Purchase.objects.filter(user=alice).count() == 1
 
 
 def test_mallory_cannot_see_or_confirm_alices_purchase(api_as, alice, mallory, starter, localstripe):
@@ -93,6 +109,83 @@ def test_declined_card_is_a_402(api_as, alice, starter, localstripe):
         f"/api/payments/purchases/{purchase['id']}/confirm/", {"payment_method": "pm_card_chargeCustomerFail"}, format="json"
     )
     assert response.status_code == 402 and response.json()["error"]["code"] == "card_declined"
+
+
+def _token(number: str, *, exp_year: int = 2040, cvc: str = "123") -> str:
+    return stripe.Token.create(card={"number": number, "exp_month": 12, "exp_year": exp_year, "cvc": cvc}).id
+
+
+@pytest.mark.parametrize(
+    "number, decline_code, message",
+    [
+        ("4000000000000002", "generic_decline", "Your card was declined."),
+        ("4000000000009995", "insufficient_funds", "Your card has insufficient funds."),
+        ("4000000000000069", "expired_card", "Your card has expired."),
+        ("4000000000000127", "incorrect_cvc", "Your card's security code is incorrect."),
+    ],
+)
+def test_stripes_decline_cards_are_declined_in_stripes_words_and_credit_nothing(api_as, alice, starter, localstripe, number, decline_code, message):
+    from ledger.services import balance_of
+
+    client = api_as(alice)
+    purchase = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+
+    response = client.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"token": _token(number)}, format="json")
+
+    assert response.status_code == 402
+    error = response.json()["error"]
+    assert (error["code"], error["decline_code"], error["message"]) == ("card_declined", decline_code, message)
+    assert stripe.PaymentIntent.retrieve(purchase["payment_intent_id"]).status == "requires_payment_method"
+    assert balance_of(user=alice) == 0
+
+
+def test_after_a_decline_the_same_purchase_is_paid_with_another_card(api_as, alice, starter, localstripe):
+    client = api_as(alice)
+    purchase = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+    declined = client.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"token": _token("4000000000009995")}, format="json")
+    assert declined.status_code == 402
+    Purchase.objects.filter(pk=purchase["id"]).update(status=PurchaseStatus.FAILED)  # the payment_failed event
+
+    again = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json")
+    paid = client.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"token": _token("4242424242424242")}, format="json")
+
+    assert again.status_code == 200 and again.json()["id"] == purchase["id"]
+    assert paid.status_code == 200 and paid.json()["payment_intent_status"] == "succeeded"
+    assert Purchase.objects.filter(user=alice).count() == 1
+
+
+def test_a_3d_secure_card_asks_the_browser_to_authenticate(api_as, alice, starter, localstripe):
+    client = api_as(alice)
+    purchase = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+
+    response = client.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"token": _token("4000002500003155")}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["payment_intent_status"] == "requires_action"
+    assert response.json()["client_secret"] == purchase["client_secret"]
+
+
+@pytest.mark.parametrize(
+    "card, code",
+    [
+        ({"number": "4242424242424241", "exp_year": 2040, "cvc": "123"}, "incorrect_number"),
+        ({"number": "4242424242424242", "exp_year": 2020, "cvc": "123"}, "invalid_expiry_year"),
+        ({"number": "4242424242424242", "exp_year": 2040, "cvc": "12"}, "invalid_cvc"),
+    ],
+)
+def test_card_details_stripe_refuses_are_refused_with_its_code(localstripe, card, code):
+    with pytest.raises(stripe.CardError) as refused:
+        stripe.Token.create(card={"exp_month": 12, **card})
+    assert refused.value.code == code
+    assert refused.value.user_message.startswith("Your card")
+
+
+def test_expired_purchase_cannot_be_confirmed(api_as, alice, starter, localstripe):
+    client = api_as(alice)
+    purchase = client.post("/api/payments/purchases/", {"package": starter.pk}, format="json").json()
+    Purchase.objects.filter(pk=purchase["id"]).update(status=PurchaseStatus.EXPIRED)
+    response = client.post(f"/api/payments/purchases/{purchase['id']}/confirm/", {"token": _token("4242424242424242")}, format="json")
+    assert response.status_code == 409 and response.json()["error"]["code"] == "purchase_not_payable"
 
 
 @pytest.mark.parametrize("payload", [{}, {"token": "tok_a", "payment_method": "pm_b"}, {"token": "x; drop"}])

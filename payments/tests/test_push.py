@@ -68,11 +68,13 @@ async def test_the_balance_is_pushed_through_the_channel_layer_after_the_respons
     # then the response (tokens credited and committed) did not wait for the push
     assert response["status"] == 200 and json.loads(response["body"])["outcome"] == "processed"
     assert await sync_to_async(ledger.balance_of)(user=alice) == 100
-    assert len(events._detached_in_flight) == 1
-    # and the push still reaches her socket
+    # (two detached pushes: the balance and the "tokens credited" notification)
+    assert len(events._detached_in_flight) == 2
+    # and the pushes still reach her socket
     layer_may_go.set()
-    message = await asyncio.wait_for(layer.receive(channel), 5)
-    assert message["event"] == {"type": "wallet.updated", "balance": 100}
+    received = [(await asyncio.wait_for(layer.receive(channel), 5))["event"] for _ in range(2)]
+    assert {"type": "wallet.updated", "balance": 100} in received
+    assert [e["notification"]["kind"] for e in received if e["type"] == "notification.new"] == ["purchase_credited"]
     await asyncio.sleep(0)
     assert not events._detached_in_flight
 

@@ -189,8 +189,9 @@ def test_a_crediting_delivery_commits_once(alice, starter, localstripe):
     def commits(ctx):
         return sum(1 for q in ctx.captured_queries if q["sql"].strip().upper().startswith("COMMIT"))
 
-    # claim, purchase, ledger, purchase state, balance for the socket push, event done: one commit
-    assert commits(first) == 1 and len(first.captured_queries) <= 8, [q["sql"][:80] for q in first.captured_queries]
+    # claim, purchase, ledger, purchase state, balance for the socket push, the fan's notification
+    # settings and the "tokens credited" notification, event done: one commit
+    assert commits(first) == 1 and len(first.captured_queries) <= 10, [q["sql"][:80] for q in first.captured_queries]
     # the fan's user row is not read: the ledger and the push need only its id
     user_table = type(alice)._meta.db_table
     assert not [q["sql"] for q in first.captured_queries if user_table in q["sql"]]
@@ -299,13 +300,25 @@ def services_start(user, package):
 
 
 @pytest.mark.django_db
-def test_failed_and_canceled_payments_mark_the_purchase_failed(alice, starter, localstripe):
+def test_a_canceled_payment_expires_the_purchase(alice, starter, localstripe):
     purchase = services_start(alice, starter)
     intent = stripe.PaymentIntent.cancel(purchase.payment_intent_id)
 
     assert post_event(event_for(intent, "payment_intent.canceled")).status_code == 200
     purchase.refresh_from_db()
-    assert purchase.status == PurchaseStatus.FAILED and purchase.failure_reason == "canceled"
+    assert purchase.status == PurchaseStatus.EXPIRED and purchase.failure_reason == "The payment was cancelled."
+    assert ledger.balance_of(user=alice) == 0
+
+
+@pytest.mark.django_db
+def test_a_failed_payment_marks_the_purchase_failed_with_stripes_words(alice, starter, localstripe):
+    purchase = services_start(alice, starter)
+    intent = stripe.PaymentIntent.retrieve(purchase.payment_intent_id).to_dict()
+    intent["last_payment_error"] = {"code": "card_declined", "decline_code": "insufficient_funds", "message": "Your card has insufficient funds."}
+
+    assert post_event(event_for(intent, "payment_intent.payment_failed")).status_code == 200
+    purchase.refresh_from_db()
+    assert purchase.status == PurchaseStatus.FAILED and purchase.failure_reason == "Your card has insufficient funds."
     assert ledger.balance_of(user=alice) == 0
 
 

@@ -1,4 +1,4 @@
-# Sourced by scripts/run.sh. localstripe is the Stripe of the embedded default:
+# Sourced by scripts/serve.sh (make run, the browser suite). localstripe is the Stripe of the embedded default:
 # a local Stripe-compatible server that also serves a Stripe.js stand-in, so
 # tokens can be bought with test card 4242 4242 4242 4242 without an account.
 # Skipped when STRIPE_API_HOST or real keys are set (then Stripe itself is used).
@@ -16,6 +16,6 @@ if [ -z "${STRIPE_API_HOST:-}" ] && [ "${STRIPE_SECRET_KEY:-sk_test_digis_locals
   export CSP_EXTRA_CONNECT_SRC="${CSP_EXTRA_CONNECT_SRC:+$CSP_EXTRA_CONNECT_SRC,}$STRIPE_API_HOST"
   export CSP_EXTRA_FRAME_SRC="${CSP_EXTRA_FRAME_SRC:+$CSP_EXTRA_FRAME_SRC,}$STRIPE_API_HOST"
   $PY -m payments.localstripe_server --port "$LOCALSTRIPE_PORT" \
-    --register-webhook "http://127.0.0.1:${PORT:-8000}/api/payments/stripe/webhook/" --secret "$STRIPE_WEBHOOK_SECRET"
+    --register-webhook "http://127.0.0.1:$PORT/api/payments/stripe/webhook/" --secret "$STRIPE_WEBHOOK_SECRET"
   echo "localstripe on $STRIPE_API_HOST (webhooks -> /api/payments/stripe/webhook/)"
 fi

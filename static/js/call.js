@@ -498,6 +498,7 @@ class CallPage {
 
 function loadAgoraSdk(src) {
   if (window.AgoraRTC) return Promise.resolve(window.AgoraRTC);
+  if (!src) return Promise.reject(new Error("the Agora Web SDK is not installed on this server (static/vendor/agora/AgoraRTC_N.js)"));
   return new Promise((resolve, reject) => {
     const script = document.createElement("script");
     script.src = src;

@@ -29,3 +29,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with:"))
         for username, password, what in context["logins"]:
             self.stdout.write(f"  {what:<9} {username:<10} password: {password}")
+        self.stdout.write(
+            "  Staff sign in at /accounts/login/ with a one-time code in the code field, then open /admin/."
+            " Each code works once; `python manage.py seed_demo` prints fresh ones."
+        )

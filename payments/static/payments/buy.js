@@ -1,32 +1,55 @@
 // /wallet/buy/: pick a package, pay by card, watch the balance go up.
-// Real Stripe.js: the Payment Element confirms in the browser.
-// localstripe's stand-in (no confirmPayment): its card element tokenizes the
-// card and our API confirms the PaymentIntent server-side.
+// Real Stripe.js: the Payment Element confirms in the browser (and runs 3-D Secure).
+// The local stand-in (make run, tests; no confirmPayment): its card element
+// tokenizes the card, our API confirms the PaymentIntent server-side, and a
+// card that needs 3-D Secure is authenticated with stripe.confirmCardPayment.
 // Either way tokens arrive only through Stripe's webhook; the page hears about
-// it over the socket ("wallet.updated") and, as a fallback, by polling.
-import { onEvent } from "/static/js/realtime.js";
+// it over the socket ("wallet.updated", re-dispatched by realtime.js as
+// "digis:wallet.updated") and, as a fallback, by asking.
 
 const root = document.getElementById("buy");
 const form = document.getElementById("pay-form");
 const statusLine = document.getElementById("pay-status");
-const balance = document.getElementById("wallet-balance");
 const payButton = document.getElementById("pay-button");
 const stripe = window.Stripe ? window.Stripe(root.dataset.publishableKey) : null;
 const hasPaymentElement = stripe && typeof stripe.confirmPayment === "function";
 let current = null; // {purchase, elements, card}
+let waitingFor = null; // the purchase id whose credit we wait for
 
-function say(text) { statusLine.textContent = text; }
+function say(text, kind = "") {
+  statusLine.textContent = text;
+  statusLine.dataset.kind = kind;
+  if (kind === "error") statusLine.setAttribute("role", "alert");
+  else statusLine.setAttribute("role", "status");
+}
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body.error && body.error.message) || `The server answered ${status}. Try again.`);
+    this.status = status;
+    this.code = body.error && body.error.code;
+  }
+}
 
 async function api(path, body) {
-  const response = await fetch(path, {
-    method: body ? "POST" : "GET",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf },
-    body: body ? JSON.stringify(body) : undefined,
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method: body ? "POST" : "GET",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+  } catch {
+    throw new Error("We could not reach Digis. Check your connection and try again.");
+  }
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error((data.error && data.error.message) || `HTTP ${response.status}`);
+  if (!response.ok) throw new ApiError(response.status, data);
   return data;
+}
+
+function money(cents, currency) {
+  return new Intl.NumberFormat("en-US", { style: "currency", currency: currency.toUpperCase() }).format(cents / 100);
 }
 
 function resetForm() {
@@ -37,12 +60,12 @@ function resetForm() {
   current = null;
 }
 
-async function startPurchase(packageId) {
-  if (!stripe) { say("The card form could not load. Check your connection and reload."); return; }
+async function startPurchase(button) {
+  if (!stripe) { say("The card form could not load. Check your connection and reload the page.", "error"); return; }
   resetForm();
   say("Preparing your payment…");
   try {
-    const purchase = await api("/api/payments/purchases/", { package: Number(packageId) });
+    const purchase = await api("/api/payments/purchases/", { package: Number(button.dataset.package) });
     let elements, card;
     if (hasPaymentElement) {
       elements = stripe.elements({ clientSecret: purchase.client_secret });
@@ -53,11 +76,13 @@ async function startPurchase(packageId) {
     }
     card.mount("#payment-element");
     current = { purchase, elements, card };
-    document.getElementById("pay-title").textContent = `Pay ${purchase.amount_cents / 100} ${purchase.currency.toUpperCase()} for ${purchase.tokens} tokens`;
+    document.getElementById("pay-title").textContent =
+      `Pay ${money(purchase.amount_cents, purchase.currency)} for ${purchase.tokens.toLocaleString("en-US")} tokens`;
     form.hidden = false;
     say("");
+    if (card.focus) card.focus();
   } catch (error) {
-    say(error.message);
+    say(error.message, "error");
   }
 }
 
@@ -76,39 +101,77 @@ async function pay(event) {
       });
       if (result.error) throw new Error(result.error.message);
     } else {
-      const result = await stripe.createToken(card);
-      if (result.error) throw new Error(result.error.message || "The card was not accepted.");
-      await api(`/api/payments/purchases/${purchase.id}/confirm/`, { token: result.token.id });
+      const tokenized = await stripe.createToken(card);
+      if (tokenized.error) throw new Error(tokenized.error.message || "The card was not accepted.");
+      const confirmed = await api(`/api/payments/purchases/${purchase.id}/confirm/`, { token: tokenized.token.id });
+      if (confirmed.payment_intent_status === "requires_action") {
+        say("Your bank asks you to confirm this payment…");
+        const authenticated = await stripe.confirmCardPayment(confirmed.client_secret);
+        if (authenticated.error) throw new Error(authenticated.error.message);
+      }
     }
-    form.hidden = true;
-    say("Payment received. Waiting for Stripe's confirmation…");
-    waitForCredit(purchase.id);
+    resetForm();
+    say("Payment received. Your tokens are on their way…");
+    waitForCredit(purchase);
   } catch (error) {
-    say(error.message);
+    // The form stays open: the same purchase can be paid with another card.
+    say(error.message, "error");
   } finally {
     payButton.disabled = false;
   }
 }
 
-// Fallback when the socket is not connected: ask a few times.
-async function waitForCredit(purchaseId) {
-  for (let attempt = 0; attempt < 15; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-    try {
-      const purchase = await api(`/api/payments/purchases/${purchaseId}/`);
-      if (purchase.status === "succeeded") { say(`${purchase.tokens} tokens added. Thank you!`); setTimeout(() => location.reload(), 1500); return; }
-      if (purchase.status !== "pending") { say(`Payment ${purchase.status}: ${purchase.failure_reason || ""}`); return; }
-    } catch { /* try again */ }
-  }
-  say("Still waiting for the payment to be confirmed. Your history below will show it.");
+async function refreshHistory() {
+  try {
+    const response = await fetch(location.pathname, { credentials: "same-origin" });
+    const page = new DOMParser().parseFromString(await response.text(), "text/html");
+    const fresh = page.getElementById("purchase-history");
+    if (fresh) document.getElementById("purchase-history").replaceWith(fresh);
+  } catch { /* the history shows on the next visit */ }
 }
 
-onEvent("wallet.updated", (event) => {
-  balance.textContent = Number(event.balance).toLocaleString();
+function credited(purchase) {
+  if (waitingFor !== purchase.id) return;
+  waitingFor = null;
+  say(`${purchase.tokens.toLocaleString("en-US")} tokens added. Thank you!`, "success");
+  refreshHistory();
+}
+
+// The socket usually says it first; asking covers a socket that is not connected.
+async function waitForCredit(purchase) {
+  waitingFor = purchase.id;
+  for (let attempt = 0; attempt < 20 && waitingFor === purchase.id; attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    if (waitingFor !== purchase.id) return;
+    try {
+      const now = await api(`/api/payments/purchases/${purchase.id}/`);
+      if (now.status === "succeeded") {
+        // The push may be late: the nav and this page show the balance we know now.
+        const wallet = await api("/api/wallet/");
+        for (const element of document.querySelectorAll("[data-wallet-balance]")) {
+          element.textContent = Number(wallet.balance).toLocaleString("en-US");
+        }
+        credited(purchase);
+        return;
+      }
+      if (now.status !== "pending" && now.status !== "failed") {
+        say(`This payment ended as: ${now.status.replace("_", " ")}. ${now.failure_reason || ""}`, "error");
+        waitingFor = null;
+        return;
+      }
+    } catch { /* ask again */ }
+  }
+  if (waitingFor === purchase.id) say("The payment is still being confirmed. Your balance updates as soon as it is.");
+}
+
+document.addEventListener("digis:wallet.updated", () => {
+  if (waitingFor) api(`/api/payments/purchases/${waitingFor}/`).then((purchase) => {
+    if (purchase.status === "succeeded") credited(purchase);
+  }).catch(() => {});
 });
 
 for (const button of root.querySelectorAll("[data-package]")) {
-  button.addEventListener("click", () => startPurchase(button.dataset.package));
+  button.addEventListener("click", () => startPurchase(button));
 }
 form.addEventListener("submit", pay);
 document.getElementById("pay-cancel").addEventListener("click", () => { resetForm(); say(""); });

@@ -1,0 +1,520 @@
+"""Live room fan-out: 1,000 viewers over 2 daphne processes, a chat message every 100 ms, a tip every second.
+
+    .venv/bin/python bench/realtime_live.py [--viewers 1000] [--seconds 20] [--modes process,group,pubsub] [--no-baseline]
+
+Starts a throwaway PostgreSQL and Redis (bench/servers.py), migrates, creates a
+host, a chatter, a tipper and --viewers viewers, and puts the host live. Then,
+in one run, one variant after another, each on two fresh daphne processes:
+
+  process  the site as configured: each web process subscribes once to the room
+           (Redis pub/sub) and writes each event to its own sockets
+           (REALTIME_ROOM_FANOUT=process, digis/realtime/rooms.py);
+  group    a channels group per stream on the default RedisChannelLayer: every
+           socket's channel is in the group (REALTIME_ROOM_FANOUT=group);
+  pubsub   the same group, with channels_redis's RedisPubSubChannelLayer as the
+           default layer (bench/live_settings.py);
+  bare     the floor: two plain `websockets` servers, each subscribed to one Redis
+           pub/sub channel, `websockets.broadcast` to their sockets (no Django, no
+           channels, no auth); the driver PUBLISHes the same events.
+
+Viewers are split evenly over the two processes and held by two client processes
+(500 sockets each). The chatter (a viewer, on process A) sends `live.chat` over its
+socket every 100 ms; the tipper POSTs /api/streams/{id}/tips/ every second,
+alternating processes. Each event carries its send time; every viewer records
+send-to-receive latency. Per variant: p50/p99/max fan-out latency over every
+delivery, deliveries missed, daphne RSS growth per connection (after the sockets
+joined, before the traffic), and daphne + Redis CPU per delivered message over the
+measured window (from /proc). The figures go to bench/RESULTS.md.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import secrets
+import statistics
+import subprocess
+import tempfile
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from servers import Postgres, Redis, free_port, wait_for_port, write_results_section  # noqa: E402
+
+SECTION = "## streaming: live room fan-out"
+DAPHNE = str(Path(sys.executable).with_name("daphne"))
+CHAT_EVERY_S = 0.1
+TIP_EVERY_S = 1.0
+# The room's chat comes from several people in turn (one message every 100 ms
+# in all): a socket's events are handled one at a time, as in any room.
+CHATTERS = 10
+CONNECT_SPACING_S = 0.05  # per client process: 40 handshakes a second over both
+
+
+# --- /proc ----------------------------------------------------------------------------------
+
+
+def cpu_ms(pids):
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total * 1000 / tick
+
+
+def rss_kib(pid) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+# --- client processes: hold the viewers' sockets, record latencies -----------------------------
+
+
+async def _viewer(url, token, stream_id, joined, latencies, stop, counts, app):
+    import websockets
+
+    kwargs = {"subprotocols": ["digis.bearer", token], "origin": url.replace("ws://", "http://").rsplit("/ws/", 1)[0]} if app else {}
+    for attempt in range(5):
+        try:
+            ws = await websockets.connect(url, open_timeout=60, max_queue=None, **kwargs)
+            break
+        except Exception:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(1 + attempt)
+    try:
+        if app:
+            await ws.send(json.dumps({"type": "live.join", "stream_id": stream_id}))
+            while True:
+                event = json.loads(await ws.recv())
+                if event["type"] == "live.joined":
+                    break
+                if event["type"] == "error":
+                    raise RuntimeError(event)
+        joined.append(1)
+        recv = ws.recv
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(recv(), 1)
+            except asyncio.TimeoutError:
+                continue
+            now = time.time()
+            # Cheap pre-filter: only chat and tip events carry a send time.
+            marker = raw.find('"t=')
+            if marker < 0:
+                continue
+            sent = float(raw[marker + 3:raw.index('"', marker + 3)].split()[0])
+            latencies.append((now - sent) * 1000)
+            counts["delivered"] += 1
+    finally:
+        await ws.close()
+
+
+def client_process(urls_tokens, stream_id, app, conn):
+    """Runs in a child process: connect every socket, report ready, record until told to stop."""
+
+    async def main():
+        latencies, joined, counts = [], [], {"delivered": 0}
+        stop = asyncio.Event()
+
+        async def staged(url, token, index):
+            await asyncio.sleep(index * CONNECT_SPACING_S)  # spread the handshakes (a join storm is its own test)
+            await _viewer(url, token, stream_id, joined, latencies, stop, counts, app)
+
+        tasks = [asyncio.ensure_future(staged(url, token, i)) for i, (url, token) in enumerate(urls_tokens)]
+        while len(joined) < len(urls_tokens):
+            failed = [t for t in tasks if t.done() and t.exception()]
+            if failed:
+                conn.send(("error", repr(failed[0].exception())))
+                return
+            await asyncio.sleep(0.2)
+        conn.send(("ready", len(joined)))
+        loop = asyncio.get_running_loop()
+        command = await loop.run_in_executor(None, conn.recv)
+        assert command == "measure"
+        latencies.clear()
+        counts["delivered"] = 0
+        command = await loop.run_in_executor(None, conn.recv)
+        assert command == "stop"
+        measured = list(latencies)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        conn.send(("done", measured))
+
+    asyncio.run(main())
+
+
+# --- the bare websockets floor ----------------------------------------------------------------
+
+
+def bare_server(port: int, redis_url: str) -> None:
+    """A plain `websockets` server: every socket gets each message PUBLISHed on bench:room."""
+    import redis.asyncio as aioredis
+    import websockets
+
+    async def main():
+        clients = set()
+
+        async def handler(ws):
+            clients.add(ws)
+            try:
+                await ws.wait_closed()
+            finally:
+                clients.discard(ws)
+
+        async def relay():
+            pubsub = aioredis.Redis.from_url(redis_url).pubsub()
+            await pubsub.subscribe("bench:room")
+            async for message in pubsub.listen():
+                if message["type"] == "message":
+                    websockets.broadcast(clients, message["data"].decode())
+
+        async with websockets.serve(handler, "127.0.0.1", port, max_queue=None):
+            await relay()
+
+    asyncio.run(main())
+
+
+# --- one variant ---------------------------------------------------------------------------------
+
+
+class Variant:
+    def __init__(self, name, env, app=True):
+        self.name, self.env, self.app = name, env, app
+        self.procs = []
+        self.ports = []
+
+    def start(self, base_env, redis_url):
+        self.ports = [free_port(), free_port()]
+        if self.app:
+            env = {**base_env, **self.env}
+            # Each server's errors go to a log file named in the output (a failed variant says why there).
+            self.logs = [Path(tempfile.gettempdir()) / f"digis-bench-live-{self.name}-{port}.log" for port in self.ports]
+            self.procs = [subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT, env=env,
+                                           stdout=subprocess.DEVNULL, stderr=log.open("w")) for port, log in zip(self.ports, self.logs)]
+        else:
+            self.procs = [subprocess.Popen([sys.executable, __file__, "--bare-server", str(port), redis_url], cwd=ROOT,
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in self.ports]
+        for port in self.ports:
+            if not wait_for_port(port, seconds=120):
+                sys.exit(f"{self.name}: server on {port} did not start")
+
+    def stop(self):
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def url(self, index):
+        return f"ws://127.0.0.1:{self.ports[index % 2]}" + ("/ws/" if self.app else "/")
+
+
+def post_json(port, path, token, body):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST", data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status
+
+
+def room_publisher(variant, redis_url, stream_id):
+    """Send a room event the way the variant's servers receive one (the fan-out alone, without the chat's handling)."""
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    group = f"room.live.{stream_id}"
+    if variant.name == "process":
+        layer = RedisPubSubChannelLayer(hosts=[redis_url], prefix="digis:rooms")
+
+        async def publish(event):
+            await layer.group_send(group, {"kind": "event", "room": f"live.{stream_id}", "text": json.dumps(event, separators=(",", ":"))})
+    else:
+        layer = (RedisPubSubChannelLayer(hosts=[redis_url], prefix="digis-bench") if variant.name == "pubsub"
+                 else RedisChannelLayer(hosts=[redis_url], prefix="digis"))
+
+        async def publish(event):
+            await layer.group_send(group, {"type": "realtime.event", "event": event})
+    return publish
+
+
+def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds, direct=True):
+    import redis as redis_lib
+    import redis.asyncio as redis_async
+    import websockets
+
+    variant.start(base_env, redis.url)
+    time.sleep(2)
+    daphne_pids = [p.pid for p in variant.procs]
+    redis_pid = int(Path(redis.workdir, "redis.pid").read_text())
+    # Warm each process (imports, pools) with one viewer before the memory baseline.
+    halves = [[], []]
+    for i, token in enumerate(viewer_tokens):
+        halves[i % 2].append((variant.url(i % 2), token))
+    ctx = multiprocessing.get_context("fork")
+    rss_before = [rss_kib(pid) for pid in daphne_pids]
+    pipes, workers = [], []
+    for half in halves:
+        parent, child = ctx.Pipe()
+        worker = ctx.Process(target=client_process, args=(half, stream_id, variant.app, child), daemon=True)
+        worker.start()
+        pipes.append(parent)
+        workers.append(worker)
+    started = time.time()
+    for pipe in pipes:
+        kind, value = pipe.recv()
+        if kind != "ready":
+            variant.stop()
+            raise RuntimeError(f"{variant.name}: viewers could not join: {value} (server logs: {getattr(variant, 'logs', '')})")
+    connect_s = time.time() - started
+    time.sleep(3)  # settle: count pushes, presence writes
+    rss_after = [rss_kib(pid) for pid in daphne_pids]
+
+    sent = {"chat": 0, "tip": 0}
+    stop = threading.Event()
+    ready = threading.Event()
+    go = threading.Event()
+
+    async def chatter():
+        sockets = []
+        if variant.app and not direct:
+            for n, token in enumerate(chatter_tokens):
+                port = variant.ports[n % 2]
+                ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws/", subprotocols=["digis.bearer", token],
+                                              origin=f"http://127.0.0.1:{port}", max_queue=None)
+                await ws.send(json.dumps({"type": "live.join", "stream_id": stream_id}))
+                sockets.append(ws)
+
+            async def drain(ws):  # read everything so the chatters' own sockets never back up
+                try:
+                    async for _ in ws:
+                        pass
+                except Exception:
+                    pass
+
+            drains = [asyncio.ensure_future(drain(ws)) for ws in sockets]
+        elif variant.app and direct:
+            pass
+        else:
+            client = redis_async.Redis.from_url(redis.url)
+        publish = room_publisher(variant, redis.url, stream_id) if (variant.app and direct) else None
+        ready.set()
+        while not go.is_set():
+            await asyncio.sleep(0.02)
+        next_at = time.time()
+        n = 0
+        while not stop.is_set():
+            n += 1
+            text = f"t={time.time():.6f} chat {n}"
+            if publish is not None:
+                await publish({"type": "live.chat", "stream_id": stream_id, "message": {"id": n, "text": text}})
+            elif sockets:
+                await sockets[n % len(sockets)].send(json.dumps({"type": "live.chat", "stream_id": stream_id, "text": text,
+                                                                 "client_key": f"c{variant.name}{n}"}))
+            else:
+                await client.publish("bench:room", json.dumps({"type": "live.chat", "message": {"id": n, "text": text}}))
+            sent["chat"] += 1
+            next_at += CHAT_EVERY_S
+            await asyncio.sleep(max(0, next_at - time.time()))
+        for ws in sockets:
+            await ws.close()
+        if sockets:
+            await asyncio.gather(*drains, return_exceptions=True)
+
+    def tipper():
+        client = None if variant.app else redis_lib.Redis.from_url(redis.url)
+        n = 0
+        next_at = time.time()
+        publish = room_publisher(variant, redis.url, stream_id) if (variant.app and direct) else None
+        loop = asyncio.new_event_loop() if publish else None
+        while not stop.is_set():
+            n += 1
+            body = {"amount": 1, "message": f"t={time.time():.6f} tip {n}", "client_key": f"t{variant.name}{n}"}
+            if publish is not None:
+                loop.run_until_complete(publish({"type": "live.tip", "stream_id": stream_id, "tip": {"amount": 1, "message": body["message"]}}))
+            elif client is None:
+                post_json(variant.ports[n % 2], f"/api/streams/{stream_id}/tips/", tipper_token, body)
+            else:
+                client.publish("bench:room", json.dumps({"type": "live.tip", "tip": {"amount": 1, "message": body["message"]}}))
+            sent["tip"] += 1
+            next_at += TIP_EVERY_S
+            time.sleep(max(0, next_at - time.time()))
+
+    chat_thread = threading.Thread(target=lambda: asyncio.run(chatter()), daemon=True)
+    chat_thread.start()
+    if not ready.wait(120):
+        raise RuntimeError(f"{variant.name}: the chatters did not connect")
+    time.sleep(2)
+    for pipe in pipes:
+        pipe.send("measure")
+    cpu_before = cpu_ms(daphne_pids)
+    redis_before = cpu_ms([redis_pid])
+    t0 = time.time()
+    go.set()
+    tip_thread = threading.Thread(target=tipper, daemon=True)
+    tip_thread.start()
+    time.sleep(seconds)
+    stop.set()
+    chat_thread.join(10)
+    tip_thread.join(30)
+    time.sleep(1.5)  # deliveries still in flight count
+    window = time.time() - t0
+    cpu_spent = cpu_ms(daphne_pids) - cpu_before
+    redis_spent = cpu_ms([redis_pid]) - redis_before
+    latencies = []
+    for pipe in pipes:
+        pipe.send("stop")
+    for pipe in pipes:
+        kind, values = pipe.recv()
+        latencies.extend(values)
+    for worker in workers:
+        worker.join(30)
+    variant.stop()
+    viewers = len(viewer_tokens)
+    expected = (sent["chat"] + sent["tip"]) * viewers
+    delivered = len(latencies)
+    return {
+        "name": variant.name,
+        "viewers": viewers,
+        "connect_s": connect_s,
+        "sent_chat": sent["chat"],
+        "sent_tip": sent["tip"],
+        "delivered": delivered,
+        "missed": max(0, expected - delivered),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies) if latencies else float("nan"),
+        "mean": statistics.fmean(latencies) if latencies else float("nan"),
+        "rss_per_conn_kib": sum(a - b for a, b in zip(rss_after, rss_before)) / viewers,
+        "rss_after_mib": [round(r / 1024) for r in rss_after],
+        "cpu_per_msg_us": cpu_spent * 1000 / delivered if delivered else float("nan"),
+        "redis_cpu_per_msg_us": redis_spent * 1000 / delivered if delivered else float("nan"),
+        "cpu_pct": cpu_spent / (window * 1000) * 100,
+        "window_s": window,
+    }
+
+
+def seed(viewers: int):
+    from django.db import connections
+
+    from accounts.models import User
+    from accounts.tokens import issue_token_pair
+    from creators.services import ensure_creator_profile
+    from ledger.services import credit_purchase
+    from streaming.services import go_live
+
+    run = secrets.token_hex(3)  # a database may be reused (--database-url): names unique per run
+    host = User.objects.create(username=f"{run}host", email=f"{run}host@bench.test", role="creator", password="!")
+    ensure_creator_profile(user=host)
+    people = [User(username=f"{run}viewer{n}", email=f"{run}viewer{n}@bench.test", password="!") for n in range(viewers)]
+    User.objects.bulk_create(people, batch_size=2000)
+    chatters = [User.objects.create(username=f"{run}chatter{n}", email=f"{run}chatter{n}@bench.test", password="!") for n in range(CHATTERS)]
+    tipper = User.objects.create(username=f"{run}tipper", email=f"{run}tipper@bench.test", password="!")
+    credit_purchase(user=tipper, tokens=1_000_000, idempotency_key=f"bench-tipper-{run}", reference="bench")
+    stream = go_live(host=host, title="Bench room")
+    tokens = [issue_token_pair(user=u)["access"] for u in User.objects.filter(username__startswith=f"{run}viewer").order_by("username")]
+    chatter_tokens = [issue_token_pair(user=chatter)["access"] for chatter in chatters]
+    tipper_token = issue_token_pair(user=tipper)["access"]
+    connections.close_all()
+    return str(stream.pk), tokens, chatter_tokens, tipper_token
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--viewers", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--modes", default="process,group,pubsub")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--end-to-end", action="store_true",
+                        help="chat over the chatters' sockets and tips over HTTP (the whole path: handling, database, ledger) "
+                        "instead of publishing the room events the way the servers receive them (the fan-out alone)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--database-url", help="use this already migrated, empty PostgreSQL database instead of starting one "
+                        "(migrating from scratch takes minutes on a loaded machine)")
+    parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        bare_server(int(args.bare_server[0]), args.bare_server[1])
+        return
+
+    pg = None if args.database_url else Postgres(durable=False, max_connections=300, prefix="digis-bench-live-").start()
+    database_url = args.database_url or pg.url
+    redis = Redis().start()
+    try:
+        base_env = dict(
+            os.environ,
+            DATABASE_URL=database_url, REDIS_URL=redis.url, DEBUG="false", SECRET_KEY=secrets.token_hex(40),
+            ALLOWED_HOSTS="127.0.0.1,testserver", SECURE_SSL_REDIRECT="false", LOG_LEVEL="WARNING",
+            RATELIMIT_ENABLE="false", LIVE_CHAT_RATE_COUNT="1000000", LIVE_TIP_MAX="1000", DB_POOL_MAX_SIZE="16",
+            PYTHONPATH=f"{ROOT / 'bench'}:{ROOT}", DJANGO_SETTINGS_MODULE="live_settings",
+        )
+        os.environ.update({k: v for k, v in base_env.items() if k != "DJANGO_SETTINGS_MODULE"})
+        os.environ["DJANGO_SETTINGS_MODULE"] = "digis.settings"
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        stream_id, tokens, chatter_tokens, tipper_token = seed(args.viewers)
+        variants = {
+            "process": Variant("process", {"REALTIME_ROOM_FANOUT": "process"}),
+            "group": Variant("group", {"REALTIME_ROOM_FANOUT": "group"}),
+            "pubsub": Variant("pubsub", {"REALTIME_ROOM_FANOUT": "group", "BENCH_DEFAULT_LAYER": "pubsub"}),
+        }
+        chosen = [variants[name] for name in args.modes.split(",") if name]
+        if not args.no_baseline:
+            chosen.append(Variant("bare", {}, app=False))
+        results = []
+        for variant in chosen:
+            load = open("/proc/loadavg").read().split()[0]
+            print(f"-- {variant.name} (load {load})", flush=True)
+            result = run_variant(variant, base_env=base_env, redis=redis, stream_id=stream_id, viewer_tokens=tokens,
+                                 chatter_tokens=chatter_tokens, tipper_token=tipper_token, seconds=args.seconds,
+                                 direct=not args.end_to_end)
+            result["load"] = load
+            results.append(result)
+            print(json.dumps(result), flush=True)
+    finally:
+        redis.stop()
+        if pg is not None:
+            pg.stop()
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    header = (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}, {os.cpu_count()} CPUs shared with other "
+              f"engineers' runs, {args.viewers} viewers over 2 processes, chat every {int(CHAT_EVERY_S * 1000)} ms + tip every "
+              f"{TIP_EVERY_S:.0f} s for {args.seconds:.0f} s, "
+              + ("end to end (chat over sockets, tips over HTTP)" if args.end_to_end else "room events published the way the servers receive them (the fan-out alone)"))
+    rows = ["| variant | load at start | p50 ms | p99 ms | max ms | delivered | missed | RSS per connection | daphne CPU per delivery | Redis CPU per delivery | daphne CPU |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in results:
+        rss = f"{r['rss_per_conn_kib']:.0f} KiB" if r["name"] != "bare" else f"{r['rss_per_conn_kib']:.0f} KiB (websockets server)"
+        rows.append(f"| {r['name']} | {r['load']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['delivered']} | {r['missed']} | {rss} | "
+                    f"{r['cpu_per_msg_us']:.1f} µs | {r['redis_cpu_per_msg_us']:.2f} µs | {r['cpu_pct']:.0f} % |")
+    body = f"{SECTION}\n\n{header}.\n\n" + "\n".join(rows) + "\n"
+    print(body)
+    if not args.no_write:
+        print("written to", write_results_section(SECTION, body))
+
+
+if __name__ == "__main__":
+    main()

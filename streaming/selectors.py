@@ -1,0 +1,284 @@
+"""Reads shared by the live pages, the API, Explore and the sweeper.
+
+Money figures (tips, goal progress, tickets) are summed from the ledger's
+entries under the stream's reference, never kept as counters here.
+"""
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from digis.realtime import rooms
+from streaming.exceptions import StreamNotFound
+from streaming.models import LIVE_Q, ChannelModerator, ChatMessage, ChatRestriction, LiveStream, RestrictionKind, StreamStatus, Tip
+
+# Every live host, shared by all processes; dropped (after commit) by every
+# service that starts or ends a stream, so Explore's "Live now" follows at once.
+LIVE_IDS_CACHE_KEY = "streaming:live_host_ids:v1"
+LIVE_IDS_CACHE_S = 300
+
+
+def _all_live_host_ids() -> frozenset:
+    found = cache.get(LIVE_IDS_CACHE_KEY)
+    if found is None:
+        found = frozenset(str(pk) for pk in LiveStream.objects.filter(LIVE_Q).values_list("host_id", flat=True))
+        cache.set(LIVE_IDS_CACHE_KEY, found, LIVE_IDS_CACHE_S)
+    return found
+
+
+def live_user_ids(user_ids: Iterable | None = None) -> set[str]:
+    """Hosts live right now (all of them, or the subset of ``user_ids``), as strings.
+
+    Explore and the home page call it through creators.selectors.live_user_ids
+    on every request: one cache read.
+    """
+    live = _all_live_host_ids()
+    if user_ids is None:
+        return set(live)
+    return {str(user_id) for user_id in user_ids if str(user_id) in live}
+
+
+def forget_live_host_ids() -> None:
+    cache.delete(LIVE_IDS_CACHE_KEY)
+
+
+def live_streams():
+    """Live streams, newest first, with their hosts (banned hosts' streams are not listed)."""
+    now = timezone.now()
+    return (
+        LiveStream.objects.filter(LIVE_Q)
+        .filter(Q(host__banned_at__isnull=True) | Q(host__banned_until__lte=now), host__is_active=True)
+        .select_related("host")
+        .order_by("-started_at", "-id")
+    )
+
+
+def stream_by_id(stream_id) -> LiveStream:
+    stream = LiveStream.objects.select_related("host").filter(pk=stream_id).first()
+    if stream is None:
+        raise StreamNotFound()
+    return stream
+
+
+def current_stream_of(host) -> LiveStream | None:
+    return LiveStream.objects.filter(LIVE_Q, host=host).select_related("host").first()
+
+
+def latest_stream_of(host) -> LiveStream | None:
+    """The host's live stream, or else their most recent one."""
+    return LiveStream.objects.filter(host=host).select_related("host").order_by("-started_at", "-id").first()
+
+
+def past_streams_of(host, limit: int = 20):
+    return LiveStream.objects.filter(host=host, status=StreamStatus.ENDED).order_by("-started_at", "-id")[:limit]
+
+
+# --- who may do what ---------------------------------------------------------------------
+
+
+def is_platform_moderator(user) -> bool:
+    return bool(
+        user and user.is_authenticated
+        and (user.is_superuser or user.is_staff or getattr(user, "role", "") in ("moderator", "admin"))
+    )
+
+
+def is_channel_moderator(*, host_id, user) -> bool:
+    return ChannelModerator.objects.filter(host_id=host_id, user_id=user.pk).exists()
+
+
+def can_moderate(stream: LiveStream, user) -> bool:
+    """The host, the host's chat moderators and the platform's moderators."""
+    if user is None or not user.is_authenticated:
+        return False
+    return user.pk == stream.host_id or is_platform_moderator(user) or is_channel_moderator(host_id=stream.host_id, user=user)
+
+
+def moderators_of(host):
+    return ChannelModerator.objects.filter(host=host).select_related("user").order_by("created_at")
+
+
+def standing_restriction(*, host_id, user_id, now=None) -> ChatRestriction | None:
+    """The ban, or else the longest timeout, ``user_id`` is under from ``host_id`` right now."""
+    now = now or timezone.now()
+    rows = ChatRestriction.objects.filter(host_id=host_id, user_id=user_id, lifted_at__isnull=True).filter(
+        Q(kind=RestrictionKind.BAN) | Q(until__gt=now)
+    )
+    found = None
+    for row in rows:
+        if row.kind == RestrictionKind.BAN:
+            return row
+        if found is None or row.until > found.until:
+            found = row
+    return found
+
+
+def is_banned_from(*, host_id, user_id) -> bool:
+    return ChatRestriction.objects.filter(host_id=host_id, user_id=user_id, kind=RestrictionKind.BAN, lifted_at__isnull=True).exists()
+
+
+def restrictions_of(host):
+    """The host's bans and timeouts still in force."""
+    now = timezone.now()
+    return (
+        ChatRestriction.objects.filter(host=host, lifted_at__isnull=True)
+        .filter(Q(kind=RestrictionKind.BAN) | Q(until__gt=now))
+        .select_related("user")
+        .order_by("-created_at")
+    )
+
+
+# --- chat --------------------------------------------------------------------------------
+
+
+def message_payload(message: ChatMessage, author=None) -> dict:
+    author = author or message.author
+    return {
+        "id": message.pk,
+        "author": {"id": str(author.pk), "username": author.username, "name": _name(author)},
+        "text": message.text,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def recent_chat(stream: LiveStream, limit: int | None = None) -> list[dict]:
+    """The last messages still standing, oldest first (what a viewer sees on joining)."""
+    limit = limit or settings.LIVE_CHAT_HISTORY
+    rows = list(
+        ChatMessage.objects.filter(stream=stream, deleted_at__isnull=True).select_related("author").order_by("-id")[:limit]
+    )
+    return [message_payload(row) for row in reversed(rows)]
+
+
+def _name(user) -> str:
+    return getattr(user, "display_name", "") or user.get_full_name() or user.username
+
+
+def display_name(user) -> str:
+    return _name(user)
+
+
+# --- money, from the ledger ---------------------------------------------------------------
+
+
+def _wallet_entries(stream: LiveStream, kinds):
+    """Wallet entries of the stream's ledger transactions of ``kinds``, with their refunds and reversals."""
+    from ledger.models import AccountKind, Entry
+
+    entries = Entry.objects.filter(transaction__reference=stream.ledger_reference, account__kind=AccountKind.WALLET)
+    return entries.filter(Q(transaction__kind__in=kinds) | Q(transaction__original__kind__in=kinds) | Q(transaction__reversal_of__kind__in=kinds))
+
+
+def tips_total(stream: LiveStream, *, since=None) -> int:
+    """Tokens tipped in this stream (tips sent since ``since``), net of any refund or reversal of a tip.
+
+    The amounts are the ledger's. ``since`` picks tips by the time the Tip row
+    records (this app's clock, the same one that set the goal), not by the
+    ledger row's database timestamp.
+    """
+    from ledger.models import TransactionKind
+
+    entries = _wallet_entries(stream, [TransactionKind.TIP])
+    if since is not None:
+        picked = Tip.objects.filter(stream=stream, created_at__gte=since).values("transaction_id")
+        entries = entries.filter(
+            Q(transaction_id__in=picked) | Q(transaction__original_id__in=picked) | Q(transaction__reversal_of_id__in=picked)
+        )
+    total = entries.aggregate(t=Sum("amount"))["t"] or 0
+    return int(-total)
+
+
+def goal_progress(stream: LiveStream) -> dict | None:
+    if not stream.goal_target:
+        return None
+    raised = tips_total(stream, since=stream.goal_set_at)
+    return {
+        "title": stream.goal_title,
+        "target": stream.goal_target,
+        "raised": raised,
+        "percent": min(100, raised * 100 // stream.goal_target),
+        "reached": raised >= stream.goal_target,
+    }
+
+
+def tip_stats(stream: LiveStream) -> dict:
+    from ledger.models import TransactionKind
+
+    tips = _wallet_entries(stream, [TransactionKind.TIP]).filter(transaction__kind=TransactionKind.TIP)
+    row = tips.aggregate(n=Count("id"), t=Sum("amount"))
+    return {"count": int(row["n"] or 0), "tokens": tips_total(stream)}
+
+
+def top_tippers(stream: LiveStream, limit: int = 5) -> list[dict]:
+    from accounts.models import User
+    from ledger.models import TransactionKind
+
+    rows = (
+        _wallet_entries(stream, [TransactionKind.TIP]).values("account__user_id").annotate(t=Sum("amount"))
+        .filter(t__lt=0).order_by("t", "account__user_id")[:limit]
+    )
+    users = {u.pk: u for u in User.objects.filter(pk__in=[r["account__user_id"] for r in rows])}
+    result = []
+    for row in rows:
+        user = users.get(row["account__user_id"])
+        if user is not None:
+            result.append({"id": str(user.pk), "username": user.username, "name": _name(user), "tokens": int(-row["t"])})
+    return result
+
+
+def ticket_stats(stream: LiveStream) -> dict:
+    from ledger.models import TransactionKind
+
+    sold = _wallet_entries(stream, [TransactionKind.TICKET]).filter(transaction__kind=TransactionKind.TICKET)
+    row = sold.aggregate(n=Count("id"), t=Sum("amount"))
+    refunded = _wallet_entries(stream, [TransactionKind.TICKET]).filter(transaction__kind=TransactionKind.TICKET_REFUND)
+    back = refunded.aggregate(n=Count("id"), t=Sum("amount"))
+    return {
+        "count": int(row["n"] or 0),
+        "tokens": int(-(row["t"] or 0)),
+        "refunded_count": int(back["n"] or 0),
+        "refunded_tokens": int(back["t"] or 0),
+    }
+
+
+# --- live figures ----------------------------------------------------------------------------
+
+
+def viewer_count(stream: LiveStream) -> int:
+    if not stream.is_live:
+        return 0
+    return rooms.presence_count(stream.room, ttl=settings.LIVE_PRESENCE_TTL_S)
+
+
+def p2p_seats_room(stream: LiveStream) -> str:
+    return f"{stream.room}.p2p"
+
+
+def stream_payload(stream: LiveStream, *, viewer=None) -> dict:
+    """A stream as the API, the page and the socket show it (the summary only to the host)."""
+    host = stream.host
+    data = {
+        "id": str(stream.pk),
+        "host": {"id": str(host.pk), "username": host.username, "name": _name(host)},
+        "title": stream.title,
+        "category": stream.category,
+        "audience": stream.audience,
+        "ticket_price": stream.ticket_price,
+        "media_provider": stream.media_provider,
+        "status": stream.status,
+        "end_reason": stream.end_reason,
+        "started_at": stream.started_at.isoformat(),
+        "ended_at": stream.ended_at.isoformat() if stream.ended_at else None,
+        "viewers": viewer_count(stream),
+        "goal": goal_progress(stream),
+        "chat": {"slow_mode_s": stream.slow_mode_s, "followers_only": stream.followers_only,
+                 "followers_min_minutes": stream.followers_min_minutes},
+        "url": f"/live/{host.username}/",
+        "summary": None,
+    }
+    if viewer is not None and viewer.is_authenticated and viewer.pk == stream.host_id:
+        data["summary"] = stream.summary
+    return data
