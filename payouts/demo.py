@@ -2,7 +2,8 @@
 
 The first demo creator (luna) gets tips and a call from the demo fan, so her
 earnings page shows pending earnings with the dates they become payable, and a
-bank account for the manual method (a masked reference, as always).
+bank account for the manual method (a masked reference, as always). She asks
+for payouts herself (on request), so nothing is paid out behind a visitor's back.
 """
 
 from ledger import services as ledger
@@ -26,7 +27,7 @@ def seed(context):
     PayoutAccount.objects.get_or_create(
         user=creator,
         defaults={
-            "method": PayoutMethod.MANUAL, "schedule": PayoutSchedule.WEEKLY, "bank_scheme": BankScheme.IBAN,
+            "method": PayoutMethod.MANUAL, "schedule": PayoutSchedule.ON_REQUEST, "bank_scheme": BankScheme.IBAN,
             "bank_country": "DE", "bank_holder": creator.get_full_name() or creator.username, "bank_masked": "DE •••• 3000",
         },
     )
