@@ -11,6 +11,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from .support import DEMO_PASSWORD
+
 pytestmark = pytest.mark.browser
 
 
@@ -18,7 +20,7 @@ def _tokens(text: str) -> int:
     return int(re.sub(r"\D", "", text))
 
 
-def test_a_creator_requests_a_payout_and_staff_pay_it(new_context):
+def test_a_creator_requests_a_payout_and_staff_pay_it(new_context, site_server):
     # given luna, a creator with earnings, on her earnings page from the menu
     page = new_context("luna").new_page()
     page.goto("/")
@@ -48,10 +50,17 @@ def test_a_creator_requests_a_payout_and_staff_pay_it(new_context):
     expect(page.get_by_role("button", name="Request payout")).to_have_count(0)
 
     # when staff approve it, then record the bank transfer as received
-    admin = new_context("admin").new_page()
+    # (staff sign in with a one-time code; the demo seed prints a few)
+    admin = new_context().new_page()
+    admin.goto("/accounts/login/?next=/admin/")
+    admin.get_by_label("Username or e-mail").fill("admin")
+    admin.locator("#id_password").fill(DEMO_PASSWORD)
+    admin.get_by_label("Authenticator code").fill(site_server.one_time_code("admin"))
+    admin.get_by_role("button", name=re.compile("Sign in", re.I)).click()
+    expect(admin).to_have_url(re.compile(r"/admin/$"))
     for action, reference in (("Approve", ""), ("Mark paid", "SEPA browser-test")):
         admin.goto(f"/admin/payouts/payout/{payout_id}/decide/")
-        admin.get_by_label(re.compile(rf"^{action}")).check()
+        admin.get_by_role("radio", name=re.compile(action)).check()
         admin.get_by_label("Reason or reference").fill(reference)
         admin.get_by_role("button", name="Record (audited)").click()
         expect(admin.locator(".messagelist")).to_contain_text(f"Recorded: {action}")
