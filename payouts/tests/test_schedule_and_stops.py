@@ -24,22 +24,26 @@ def next_weekday(day: int, hour: int = 9) -> dt.datetime:
 def test_weekly_payouts_are_made_once_a_week_for_creators_who_chose_it(alice, bob, carol, settings):
     settings.LEDGER_POST_IN_DATABASE = False
     settings.PAYOUT_HOLD_DAYS = 0
-    buy_tokens(alice, 5000)
-    earn(bob, alice, 1000)  # 800
-    earn(carol, alice, 1000)
-    manual_account(bob, schedule=PayoutSchedule.WEEKLY)
-    manual_account(carol, schedule=PayoutSchedule.ON_REQUEST)
-    monday = next_weekday(0)
+    settings.PAYOUT_WEEKLY_DAY = "wednesday"
+    # A Wednesday at least a week away, earnings the Thursday before: the same
+    # dates relative to each other whatever day the suite runs on.
+    wednesday = next_weekday(2) + dt.timedelta(days=7)
+    with time_machine.travel(wednesday - dt.timedelta(days=6), tick=False):
+        buy_tokens(alice, 5000)
+        earn(bob, alice, 1000)  # 800
+        earn(carol, alice, 1000)
+        manual_account(bob, schedule=PayoutSchedule.WEEKLY)
+        manual_account(carol, schedule=PayoutSchedule.ON_REQUEST)
 
-    with time_machine.travel(monday - dt.timedelta(days=1), tick=False):  # Sunday: not yet
+    with time_machine.travel(wednesday - dt.timedelta(days=1), tick=False):  # Tuesday of its week: not yet
         assert services.create_scheduled_payouts() == 0
-    with time_machine.travel(monday, tick=False):
+    with time_machine.travel(wednesday, tick=False):
         assert services.create_scheduled_payouts() == 1
         assert services.create_scheduled_payouts() == 0  # the hourly job again: once a week
     payout = Payout.objects.get()
     assert payout.creator == bob and payout.trigger == PayoutTrigger.SCHEDULE and payout.tokens == 800
-    assert payout.schedule_key == selectors.schedule_key(monday)
-    with time_machine.travel(monday + dt.timedelta(days=2), tick=False):  # Wednesday, same week
+    assert payout.schedule_key == selectors.schedule_key(wednesday)
+    with time_machine.travel(wednesday + dt.timedelta(days=3), tick=False):  # Saturday, same week
         assert services.create_scheduled_payouts() == 0
 
 
