@@ -40,9 +40,12 @@ class Hook:
 
 
 # A moderator banned (until=None) or suspended (until=a datetime) a user.
-user_banned = Hook("user_banned", "user, actor, reason, until")
+# notice: what to tell the person, or None (then the reason is what they read).
+user_banned = Hook("user_banned", "user, actor, reason, until, notice")
 # A moderator lifted a ban or suspension that was in force.
 user_unbanned = Hook("user_unbanned", "user, actor, reason")
+# Someone blocked someone (a new block; blocking again calls nothing).
+user_blocked = Hook("user_blocked", "blocker, blocked")
 # The account holder (or an admin) deleted the account; its row is now a
 # tombstone. Receivers forget what still reaches the person (push endpoints).
 user_deleted = Hook("user_deleted", "user")

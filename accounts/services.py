@@ -379,11 +379,17 @@ def change_password(*, user, current_password: str, new_password: str) -> User:
 # --- blocking -----------------------------------------------------------------
 
 def block_user(*, blocker, blocked) -> Block:
-    """`blocker` blocks `blocked`. Idempotent: blocking twice returns the first Block."""
+    """`blocker` blocks `blocked`. Idempotent: blocking twice returns the first Block.
+
+    A new block calls the ``accounts.hooks.user_blocked`` receivers in the same
+    transaction (messaging refunds held paid messages between the two).
+    """
     if blocker.pk == blocked.pk:
         raise CannotBlockSelf()
     with transaction.atomic(durable=True):
-        block, _ = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+        if created:
+            hooks.user_blocked(blocker=blocker, blocked=blocked)
     return block
 
 
@@ -423,12 +429,25 @@ def revoke_all_credentials(*, user, reason: str) -> None:
     close_sockets_on_commit([user.pk], reason=reason)
 
 
-def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User:
-    """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once."""
+def ban_user(*, actor, user, reason: str, until: datetime | None = None, notice: str | None = None) -> User:
+    """Ban for good (until=None) or suspend until a date. Atomic, audited; ends all sessions at once.
+
+    Calls the ``accounts.hooks.user_banned`` receivers inside the transaction.
+    """
+    _check_may_moderate(actor, user)
+    with transaction.atomic(durable=True):
+        return apply_ban(actor=actor, user=user, reason=reason, until=until, notice=notice)
+
+
+def apply_ban(*, actor, user, reason: str, until: datetime | None = None, notice: str | None = None) -> User:
+    """``ban_user`` as a step of the caller's transaction (moderation's report
+    actions ban and resolve the report together). Same checks, same audit.
+    ``notice``: the words the person is told (the ``user_banned`` hook), when
+    the audit ``reason`` is not meant for them."""
     _check_may_moderate(actor, user)
     if until is not None and until <= timezone.now():
         raise InvalidInput("The suspension must end in the future.", fields={"until": ["Must be in the future."]})
-    with transaction.atomic(durable=True):
+    with transaction.atomic(savepoint=False):
         user = User.objects.select_for_update().get(pk=user.pk)
         before = _ban_snapshot(user)
         now = timezone.now()
@@ -440,7 +459,7 @@ def ban_user(*, actor, user, reason: str, until: datetime | None = None) -> User
             reason=reason, before=before, after=_ban_snapshot(user),
         )
         _creator_card_changed(user)
-        hooks.user_banned(user=user, actor=actor, reason=reason.strip(), until=until)
+        hooks.user_banned(user=user, actor=actor, reason=reason.strip(), until=until, notice=notice)
     return user
 
 

@@ -1,3 +1,8 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from analytics import api
+
+urlpatterns = [
+    path("staff/analytics/", api.DashboardView.as_view(), name="analytics-api-dashboard"),
+    path("staff/analytics/now/", api.RightNowView.as_view(), name="analytics-api-now"),
+]

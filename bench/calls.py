@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres, write_results_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import Postgres, Run, append_run, record_target  # noqa: E402  (bench/ is on sys.path when run as a script)
 SECTION = "## calls"
 LIVE_INDEXES = ["calls_live_status_idx", "calls_one_live_call_per_fan", "calls_one_live_call_per_creator"]
 
@@ -102,6 +102,7 @@ def main():
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    run = Run(" ".join(["bench/calls.py", *sys.argv[1:]]))
 
     pg = Postgres(durable=False, max_connections=50, prefix="digis-bench-calls-").start()
     try:
@@ -132,8 +133,11 @@ def main():
         assert with_count == without_count == args.live, (with_count, without_count)
         print(f"with the partial index:    {with_ms}\n{with_plan}\n")
         print(f"without the partial index: {without_ms}\n{without_plan}\n")
+        run.finish()
         if not args.no_write:
-            write_results(args, seeded_s, with_ms, with_plan, without_ms, without_plan)
+            write_results(run, args, seeded_s, with_ms, with_plan, without_ms, without_plan)
+        record_target("calls", f"live call count, {args.ended:,} ended + {args.live:,} live (ORM, median)",
+                      f"{with_ms['django']:.3f} ms", "< 1 ms", with_ms["django"] < 1)
     finally:
         from django.db import connections
 
@@ -141,21 +145,19 @@ def main():
         pg.stop()
 
 
-def write_results(args, seeded_s, with_ms, with_plan, without_ms, without_plan):
+def write_results(run, args, seeded_s, with_ms, with_plan, without_ms, without_plan):
     body = (
-        f"{SECTION}\n\n"
-        f"`bench/calls.py --ended {args.ended} --live {args.live} --runs {args.runs}`, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. "
-        f"Throwaway PostgreSQL on loopback; {args.ended:,} ended + {args.live:,} live calls (seeded in {seeded_s:.0f} s), VACUUM ANALYZE, "
+        run.heading("Run")
+        + f"Throwaway PostgreSQL on loopback; {args.ended:,} ended + {args.live:,} live calls (seeded in {seeded_s:.0f} s), VACUUM ANALYZE, "
         f"then `calls.selectors.live_call_count()` (count of status in requested/accepted/active/paused) through Django, "
-        f"median of {args.runs} runs, {os.cpu_count()} CPUs shared with other engineers' test runs "
-        f"(load average {os.getloadavg()[0]:.1f}). Both measured in the same run: the second inside a transaction that drops "
+        f"median of {args.runs} runs. Both measured in the same run: the second inside a transaction that drops "
         f"the live partial indexes ({', '.join(LIVE_INDEXES)}) and rolls back. The original platform took 79 s; target < 1 ms.\n\n"
         f"| schema | server execution (EXPLAIN ANALYZE, ms) | wall, raw SQL (median ms) | wall, via the ORM (median ms) |\n|---|---|---|---|\n"
         f"| with partial index `calls_live_status_idx` | {with_ms['server']:.3f} | {with_ms['sql']:.3f} | {with_ms['django']:.3f} |\n"
         f"| without (sequential scan) | {without_ms['server']:.3f} | {without_ms['sql']:.3f} | {without_ms['django']:.3f} |\n\n"
         f"With the index:\n\n```\n{with_plan}\n```\n\nWithout:\n\n```\n{without_plan}\n```\n"
     )
-    print(f"wrote {write_results_section(SECTION, body)}")
+    print(f"appended to {append_run(SECTION, body)}")
 
 
 if __name__ == "__main__":

@@ -1,108 +1,205 @@
 #!/usr/bin/env python3
-"""Explore under load: 10,000 creators on PostgreSQL, served by daphne, 32 clients.
+"""Explore under load, in production configuration: signed-in and anonymous
+clients, warm and cold caches, 10,000 or 100,000 creators.
 
-    .venv/bin/python bench/explore.py [--creators 10000] [--seconds 8] [--rounds 3] [--clients 32] [--workers 2]
+    .venv/bin/python bench/explore.py [--creators 10000] [--clients 32] [--seconds 8] [--rounds 3] [--workers 2]
 
-Starts its own PostgreSQL and Redis on free loopback ports in a temporary
-directory (like scripts/test.sh), migrates, seeds creators with categories,
-collects static files, starts a Celery worker with beat and daphne on
-127.0.0.1 with production-like
-settings (DEBUG=false, Redis cache, connection pool; the global per-IP rate
-limit off, since all clients share one IP), and measures, in the same run and
-interleaved round by round so machine noise hits them alike:
+Starts its own PostgreSQL (normal durability) and Redis on free loopback
+ports, migrates, seeds ``--creators`` creators with SQL (generate_series: names,
+bios, 1-5 categories each, a long-tailed follower count, 2% of them online)
+and ``--clients`` fans, each with a session of their own (every fourth has
+blocked three popular creators and been blocked by one, so the per-viewer
+path runs), collects static files, starts a Celery worker with beat, and two
+sets of web processes started as the Procfile starts them
+(``python -m digis.server``):
 
-    minimal   a view returning "ok" through the same middleware (creators.bench_urls)
-    api       GET /api/creators/
-    page      GET /explore/
-    api_cat   GET /api/creators/?category=gaming&sort=new
-    api_q     GET /api/creators/?q=<a name>
+    warm  production settings: DEBUG off, Redis cache, the global rate limiter
+          on (its Redis round trip paid on every request), Explore's caches
+    cold  the same with Explore's caches off (CREATORS_ANONYMOUS_CACHE_S,
+          CREATORS_PAGE_CACHE_S and CREATORS_CARD_CACHE_S = 0): every request
+          reads the page and its cards from PostgreSQL
 
-The load client is wrk (C, HTTP/1.1 keep-alive, one connection per client;
-installed with apt-get when missing): a Python client on the same 2 cores
-took CPU from the server it measured. With several daphne processes (one per
-core by default, as production runs them) the clients are split evenly over
-them, as a load balancer would, one wrk per process, and their latency
-quantiles (bench/explore_wrk.lua) are merged into one distribution.
-Anonymous clients, as most Explore traffic is: they get the few-second
-shared response (selectors.anonymous_explore_cached); signed-in viewers do
-not. Results go to stdout and to the "Creators: Explore" section of
-bench/RESULTS.md.
+Each client talks as if through a TLS proxy (TRUSTED_PROXY_COUNT=1,
+SECURE_PROXY_SSL_HEADER): X-Forwarded-Proto: https and an address of its own
+in X-Forwarded-For, which is what the rate limiter counts by. One client
+makes ~30-50 requests a second, far more than a person, so GLOBAL_RATE_LIMIT
+is raised to 10,000,000/m for the run: every request still pays the
+limiter's Redis round trips (the "Redis cmds/req" column shows them), none
+is refused.
+
+Targets, interleaved round by round (every target once per round, in turn)
+so that the machine's noise hits them alike:
+
+    minimal       a view returning "ok" behind the same middleware (creators.bench_urls)
+    anon_*        anonymous clients: the API, the page, category + sort, search, online first
+    signed_*      signed-in clients, each its own user: the same URLs
+    cold_*        anonymous and signed-in clients against the cold set: many
+                  distinct URLs (every category, sorts, pages 2-4, a dozen searches)
+
+The load client is wrk (C, keep-alive, one connection per client; installed
+with apt-get when missing); with two web processes the clients are split
+evenly over them, as a load balancer would, and their latency quantiles
+(bench/explore_wrk.lua) merged into one distribution. Besides latency and
+throughput each row has the CPU per request of the web processes, PostgreSQL
+and Redis (from /proc) and the Redis commands per request.
+
+The run's figures are appended to the "Creators: Explore" section of
+bench/RESULTS.md with date, commit and load before and after (earlier runs
+stay as they are); --no-write prints only. Experiments: --variant NAME:ENV=V,...
+(another set of warm web processes with that environment, interleaved with
+the rest), --only, --env, --py-spy (all imply --no-write).
 """
 
 import argparse
+import json
 import os
-import shutil
+import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres, Redis, free_port, wait_for_port, write_results_section  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    Postgres, Redis, Run, append_run, process_cpu_seconds, record_target, start_web, stop_processes,
+)
+
 PY = str(ROOT / ".venv" / "bin" / "python")
-DAPHNE = str(ROOT / ".venv" / "bin" / "daphne")
 SECTION = "## Creators: Explore"
+WRK_SCRIPT = ROOT / "bench" / "explore_wrk.lua"
+TARGET_P95_MS = 50
+TARGET_SHARE = 0.40
+TARGET_COLD_P95_MS = 150
+COLD_CREATORS = 100_000  # the size the cold target is set for
+
+FIRST = ("Luna Kai Maya Theo Zara Noah Ivy Omar Ana Ben Cleo Dev Eli Fay Gus Hana Ian Jo Kim Leo Mia Ned Ola Pia Raj Sam "
+         "Tia Uma Vic Wes Xia Yan Zoe").split()
+LAST = "Park Moreno Chen Brandt Okafor Silva Laurent Haddad Novak Rossi Tanaka Khan Berg Costa Diaz Evans Fox Gray Hill Ito".split()
+WORDS = ("music gaming yoga cooking synth speedrun coach fashion travel guitar tarot fitness art comedy tech finance "
+         "languages dance").split()
 
 
-class Services:
-    """PostgreSQL + Redis on loopback (bench/servers.py); stopped on exit."""
-
-    def __init__(self):
-        self.pg = Postgres(durable=False, max_connections=100)
-        self.redis = Redis()
-        self.pg_port, self.redis_port = self.pg.port, self.redis.port
-        self.workdir = Path(self.pg.workdir)  # removed with the cluster
-
-    def start(self):
-        self.pg.start()
-        self.redis.start()
-
-    def stop(self):
-        self.redis.stop()
-        self.pg.stop()
+# --- seeding --------------------------------------------------------------------------
 
 
-SEED = r"""
-import random, uuid, datetime as dt
-from django.utils import timezone
-from accounts.models import User
-from creators.models import Category, CreatorProfile, CreatorCategory
-N = int(__import__("os").environ["BENCH_CREATORS"])
-rng = random.Random(42)
-first = "Luna Kai Maya Theo Zara Noah Ivy Omar Ana Ben Cleo Dev Eli Fay Gus Hana Ian Jo Kim Leo Mia Ned Ola Pia Raj Sam Tia Uma Vic Wes Xia Yan Zoe".split()
-last = "Park Moreno Chen Brandt Okafor Silva Laurent Haddad Novak Rossi Tanaka Khan Berg Costa Diaz Evans Fox Gray Hill Ito".split()
-words = "music gaming yoga cooking synth speedrun coach fashion travel guitar tarot fitness art comedy tech finance languages dance".split()
-cats = list(Category.objects.all())
-now = timezone.now()
-users, profiles, links = [], [], []
-for n in range(N):
-    uid = uuid.uuid4()
-    name = f"{rng.choice(first)} {rng.choice(last)}"
-    users.append(User(id=uid, username=f"creator{n}", email=f"creator{n}@bench.test", role="creator", password="!", display_name=name))
-    profiles.append(CreatorProfile(user_id=uid, display_name=name, bio=" ".join(rng.choice(words) for _ in range(12)),
-                                   video_call_rate=rng.randint(20, 200), voice_call_rate=rng.randint(10, 100),
-                                   message_price=rng.randint(5, 50), follower_count=int(rng.paretovariate(1.2) * 10)))
-    for position, category in enumerate(rng.sample(cats, rng.randint(1, 5)), start=1):
-        links.append(CreatorCategory(profile_id=uid, category=category, position=position))
-User.objects.bulk_create(users, batch_size=2000)
-CreatorProfile.objects.bulk_create(profiles, batch_size=2000)
-# created_at is auto_now_add: spread it over a year so "new" has an order.
-for n, profile in enumerate(profiles):
-    profile.created_at = now - dt.timedelta(minutes=rng.randint(0, 525600))
-CreatorProfile.objects.bulk_update(profiles, ["created_at"], batch_size=2000)
-CreatorCategory.objects.bulk_create(links, batch_size=5000)
-from django.db import connection
-with connection.cursor() as c:
-    c.execute("ANALYZE")
-print(f"seeded {N} creators, {len(links)} category picks")
+def _sql_array(words) -> str:
+    return "ARRAY[" + ",".join("'" + w.replace("'", "''") + "'" for w in words) + "]"
+
+
+def _filler(pg: Postgres, table: str, given: set[str]) -> dict[str, str]:
+    """SQL values for the NOT NULL columns without a default that the seed does
+    not set (a column added later must not break the benchmark)."""
+    rows = pg.psql(f"SELECT column_name, data_type FROM information_schema.columns WHERE table_name = '{table}' "
+                   "AND is_nullable = 'NO' AND column_default IS NULL")
+    by_type = {"boolean": "false", "uuid": "gen_random_uuid()", "jsonb": "'{}'", "json": "'{}'"}
+    filler = {}
+    for line in rows.splitlines():
+        name, data_type = line.split("|")
+        if name in given:
+            continue
+        if data_type.startswith(("character", "text")):
+            filler[name] = "''"
+        elif data_type in ("integer", "smallint", "bigint", "numeric"):
+            filler[name] = "0"
+        elif data_type.startswith("timestamp") or data_type == "date":
+            filler[name] = "now()"
+        else:
+            filler[name] = by_type.get(data_type, "DEFAULT")
+    return filler
+
+
+def seed_creators(pg: Postgres, n: int) -> float:
+    """``n`` creators in one SQL transaction (no ORM); returns the seconds it took."""
+    started = time.monotonic()
+    user = {
+        "id": "s.id", "password": "'!'", "username": "'creator' || s.n", "email": "'creator' || s.n || '@bench.test'",
+        "role": "'creator'", "display_name": "s.name", "is_active": "true", "is_staff": "false", "is_superuser": "false",
+        "first_name": "''", "last_name": "''", "date_joined": "s.created_at", "created_at": "s.created_at",
+        "updated_at": "s.created_at", "email_verified": "true", "auth_version": "0", "avatar": "''", "ban_reason": "''",
+    }
+    user.update(_filler(pg, "accounts_user", set(user)))
+    profile = {
+        "user_id": "s.id", "display_name": "s.name", "bio": "s.bio", "avatar": "''", "cover": "''",
+        "video_call_rate": "20 + floor(random() * 180)::int", "voice_call_rate": "10 + floor(random() * 90)::int",
+        "message_price": "5 + floor(random() * 45)::int", "min_call_minutes": "1", "do_not_disturb": "random() < 0.05",
+        "message_policy": "'anyone'", "follower_count": "s.followers", "created_at": "s.created_at",
+        "updated_at": "s.created_at",
+    }
+    profile.update(_filler(pg, "creators_creatorprofile", set(profile)))
+    sql = f"""
+BEGIN;
+SELECT setseed(0.42);
+CREATE TEMP TABLE seed AS
+SELECT n, gen_random_uuid() AS id,
+       ({_sql_array(FIRST)})[1 + floor(random() * {len(FIRST)})::int] || ' ' ||
+       ({_sql_array(LAST)})[1 + floor(random() * {len(LAST)})::int] AS name,
+       (SELECT string_agg(({_sql_array(WORDS)})[1 + floor(random() * {len(WORDS)})::int], ' ')
+          FROM generate_series(1, 12) WHERE g.n >= 0) AS bio,
+       -- Pareto(1.2) x 10: most creators have a few followers, a few have very many.
+       LEAST(floor(10 * power(1 - random(), -1 / 1.2)), 5000000)::int AS followers,
+       now() - random() * interval '365 days' AS created_at
+  FROM generate_series(0, {n - 1}) AS g(n);
+INSERT INTO accounts_user ({", ".join(user)}) SELECT {", ".join(user.values())} FROM seed s;
+INSERT INTO creators_creatorprofile ({", ".join(profile)}) SELECT {", ".join(profile.values())} FROM seed s;
+INSERT INTO creators_creatorcategory (profile_id, category_id, position)
+SELECT id, category_id, rn FROM (
+    SELECT s.id, c.id AS category_id, s.k, row_number() OVER (PARTITION BY s.id ORDER BY random()) AS rn
+      FROM (SELECT id, 1 + floor(random() * 5)::int AS k FROM seed) s CROSS JOIN creators_category c
+) picks WHERE rn <= k;
+COMMIT;
+VACUUM ANALYZE;
+"""
+    pg.psql(sql)
+    return time.monotonic() - started
+
+
+VIEWERS = r"""
+import json, os, random
+from django.conf import settings
+from django.test import Client
+from accounts.models import Block, User
+from creators.models import CreatorProfile
+from digis.realtime import presence
+
+clients = int(os.environ["BENCH_CLIENTS"])
+rng = random.Random(7)
+popular = list(CreatorProfile.objects.order_by("-follower_count").values_list("user_id", flat=True)[:60])
+cookies, viewers = [], []
+run = os.urandom(3).hex()
+for i in range(clients):
+    fan = User.objects.create_user(username=f"fan{run}x{i}", email=f"fan{run}x{i}@bench.test", password=None, role="fan",
+                                   email_verified=True)
+    hidden = []
+    if i % 4 == 1:  # every fourth viewer has blocks: the per-viewer path (no shared page order)
+        for creator_id in rng.sample(popular, 4)[:3]:
+            Block.objects.create(blocker=fan, blocked_id=creator_id)
+            hidden.append(str(creator_id))
+        blocker = rng.choice([c for c in popular if str(c) not in hidden])
+        Block.objects.create(blocker_id=blocker, blocked=fan)
+        hidden.append(str(blocker))
+    client = Client()
+    client.force_login(fan)
+    cookies.append(f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}")
+    viewers.append({"id": str(fan.pk), "hidden": hidden})
+# 2% of creators online (presence counters in Redis, PRESENCE_TTL_S long enough for the run).
+online = list(CreatorProfile.objects.order_by("?").values_list("user_id", flat=True)[: max(1, CreatorProfile.objects.count() // 50)])
+for creator_id in online:
+    presence.mark_connected(creator_id)
+from creators.selectors import sweep_online_creators
+sweep_online_creators()
+out = os.environ["BENCH_OUT"]
+with open(out + ".cookies", "w") as f:
+    f.write("\n".join(cookies) + "\n")
+with open(out + ".json", "w") as f:
+    json.dump({"viewers": viewers, "online": len(online)}, f)
 """
 
 
-# --- load client ---------------------------------------------------------------
-
-WRK_SCRIPT = ROOT / "bench" / "explore_wrk.lua"
+# --- load client ------------------------------------------------------------------------
 
 
 def ensure_wrk() -> str:
@@ -119,29 +216,41 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or sys.exit("wrk not found after apt-get install wrk")
 
 
-def cpu_seconds(pids) -> float:
-    """utime + stime of the processes (all their threads), in seconds."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / ticks
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
-def load(wrk, ports, paths, *, seconds, clients, tmpdir, server_pids=()):
-    """Run ``clients`` keep-alive connections for ``seconds``, split evenly over
-    ``ports``; returns (requests, errors, elapsed seconds, weighted latency
-    samples in seconds, CPU seconds the ``server_pids`` used meanwhile)."""
-    cpu_before = cpu_seconds(server_pids)
+class Meter:
+    """CPU of each party sharing the cores, and Redis commands, over a stretch of load."""
+
+    def __init__(self, pg: Postgres, redis: Redis):
+        self.pg, self.redis = pg, redis
+
+    def snapshot(self, web_pids):
+        return {"web": process_cpu_seconds(web_pids), "pg": self.pg.cpu_seconds(),
+                "redis": process_cpu_seconds([self.redis.pid]), "wrk": children_cpu(),
+                "redis_cmds": self.redis.commands()}
+
+    @staticmethod
+    def spent(before, after):
+        return {key: after[key] - before[key] for key in before}
+
+
+def load(wrk, ports, paths, *, seconds, clients, tmpdir, cookies=None, base=0):
+    """``clients`` keep-alive clients for ``seconds``, split evenly over ``ports``
+    (one wrk per port, one thread per client); returns (requests, errors,
+    elapsed s, weighted latency samples in s)."""
     runs = []
     for i, port in enumerate(ports):
         share = clients // len(ports) + (1 if i < clients % len(ports) else 0)
         if share == 0:
             continue
         out = Path(tmpdir) / f"wrk-{port}.txt"
-        env = {**os.environ, "WRK_PATHS": " ".join(paths), "WRK_OUT": str(out)}
-        command = [wrk, "-t1", f"-c{share}", f"-d{seconds}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
+        env = {**os.environ, "WRK_PATHS": " ".join(paths), "WRK_OUT": str(out), "WRK_CLIENT_BASE": str(base),
+               "WRK_COOKIES": cookies or ""}
+        base += share
+        command = [wrk, f"-t{share}", f"-c{share}", f"-d{seconds}s", "--timeout", "10s", "-s", str(WRK_SCRIPT),
                    f"http://127.0.0.1:{port}"]
         runs.append((subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL), out))
     requests = errors = 0
@@ -149,8 +258,7 @@ def load(wrk, ports, paths, *, seconds, clients, tmpdir, server_pids=()):
     samples = []
     for process, out in runs:
         process.wait()
-        fields = {}
-        quantiles = []
+        fields, quantiles = {}, []
         for line in out.read_text().splitlines():
             name, value = line.split()
             if name == "q":
@@ -160,10 +268,9 @@ def load(wrk, ports, paths, *, seconds, clients, tmpdir, server_pids=()):
         requests += fields["requests"]
         errors += fields["errors"]
         elapsed = max(elapsed, fields["duration_us"] / 1e6)
-        # Each run's quantiles stand for equal shares of its requests.
-        weight = fields["requests"] / len(quantiles)
+        weight = fields["requests"] / len(quantiles)  # each quantile stands for an equal share of the run
         samples += [(value, weight) for value in quantiles]
-    return requests, errors, elapsed, samples, cpu_seconds(server_pids) - cpu_before
+    return requests, errors, elapsed, samples
 
 
 def percentile(samples, fraction):
@@ -180,236 +287,316 @@ def percentile(samples, fraction):
     return ordered[-1][0]
 
 
+# --- what is asked ----------------------------------------------------------------------
+
+CATEGORIES = ("music gaming fitness yoga cooking fashion beauty art comedy education languages tech finance dating "
+              "spirituality travel sports").split()
+WARM_SEARCHES = ["Luna", "guitar", "Moreno"]
+COLD_SEARCHES = ["Luna", "guitar", "Moreno", "Lunna Park", "synth coach", "Tanaka", "tarot", "Zoe Ito", "speedrun",
+                 "creator123", "Okafr", "dance yoga"]
+
+
+def http_get(port, path, cookie=None, address="10.78.0.1"):
+    headers = {"X-Forwarded-For": address, "X-Forwarded-Proto": "https"}
+    if cookie:
+        headers["Cookie"] = cookie
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, response.read()
+
+
+def cursor_pages(port, path, pages):
+    """``path`` and the URLs of its next ``pages`` - 1 pages (keyset cursors)."""
+    from urllib.parse import urlsplit
+
+    found = [path]
+    for _ in range(pages - 1):
+        status, body = http_get(port, found[-1])
+        next_url = json.loads(body)["next"]
+        if not next_url:
+            break
+        parts = urlsplit(next_url)
+        found.append(f"{parts.path}?{parts.query}")
+    return found
+
+
+def targets_for(port, cookies_file, viewers):
+    """name -> (server set, signed in?, paths)."""
+    searches = [f"/api/creators/?q={q.replace(' ', '+')}" for q in WARM_SEARCHES]
+    targets = {
+        "minimal": ("warm", False, ["/bench/minimal/"]),
+        "anon_api": ("warm", False, ["/api/creators/"]),
+        "anon_page": ("warm", False, ["/explore/"]),
+        "anon_cat": ("warm", False, ["/api/creators/?category=gaming&sort=new"]),
+        "anon_q": ("warm", False, searches),
+        "anon_online": ("warm", False, ["/api/creators/?sort=online"]),
+        "signed_api": ("warm", True, ["/api/creators/"]),
+        "signed_page": ("warm", True, ["/explore/"]),
+        "signed_cat": ("warm", True, ["/api/creators/?category=gaming&sort=new"]),
+        "signed_q": ("warm", True, searches),
+        "signed_online": ("warm", True, ["/api/creators/?sort=online"]),
+    }
+    cold_sorts = (cursor_pages(port, "/api/creators/", 4) + cursor_pages(port, "/api/creators/?sort=new", 3)
+                  + cursor_pages(port, "/api/creators/?sort=online", 2))
+    cold_categories = [f"/api/creators/?category={slug}" + ("&sort=new" if i % 2 else "") for i, slug in enumerate(CATEGORIES)]
+    cold_search = [f"/api/creators/?q={q.replace(' ', '+')}" for q in COLD_SEARCHES]
+    cold_pages = ["/explore/", "/explore/?sort=new"] + [f"/explore/tag/{slug}/" for slug in CATEGORIES[:8]]
+    targets.update({
+        "cold_sorts": ("cold", False, cold_sorts),
+        "cold_cat": ("cold", False, cold_categories),
+        "cold_q": ("cold", False, cold_search),
+        "cold_page": ("cold", False, cold_pages),
+        "cold_signed": ("cold", True, cold_sorts[:3] + cold_categories[:6] + cold_search[:4] + cold_pages[:3]),
+    })
+    return targets
+
+
+def check_targets(servers, targets, cookies, viewers):
+    """Every URL answers 200 to an anonymous and to a signed-in client, and a
+    viewer with blocks never sees whom they hid (or who hid them)."""
+    blocked = next(i for i, v in enumerate(viewers) if v["hidden"])
+    for name, (server_set, signed, paths) in targets.items():
+        port = servers[server_set][0][0]
+        for path in paths:
+            cookie = cookies[blocked] if signed else None
+            status, body = http_get(port, path, cookie)
+            assert status == 200, (name, path, status)
+            if signed and path.startswith("/api/creators/"):
+                ids = {card["id"] for card in json.loads(body)["results"]}
+                assert not ids & set(viewers[blocked]["hidden"]), (name, path, "a hidden creator is listed")
+    # The sessions are real: each cookie is a signed-in fan.
+    for cookie, viewer in zip(cookies, viewers):
+        status, body = http_get(servers["warm"][0][0], "/api/me/", cookie)
+        assert status == 200 and json.loads(body)["id"] == viewer["id"], (status, body[:200])
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
 def main():
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--creators", type=int, default=10_000)
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--clients", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="daphne processes, one per core by default (connections split over them)")
-    parser.add_argument("--no-write", action="store_true", help="do not update bench/RESULTS.md")
-    parser.add_argument("--only", default="", help="comma-separated targets to run (minimal always runs); implies --no-write")
+    parser.add_argument("--workers", type=int, default=2, help="web processes per set (production: one per core)")
+    parser.add_argument("--single-seconds", type=int, default=3, help="seconds of the one-client (service time) run per target")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
+    parser.add_argument("--only", default="", help="comma-separated targets (minimal always runs); implies --no-write")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the servers, for experiments; implies --no-write")
+                        help="extra environment for every web process, for experiments; implies --no-write")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:NAME=VALUE,...",
-                        help="experiment: one set of daphne processes per variant with this extra environment, "
-                             "interleaved with the others round by round; implies --no-write")
-    parser.add_argument("--py-spy", metavar="PREFIX", help="sample the first daphne process with py-spy (installed "
-                        "separately, not a requirement) during each target's first round; PREFIX-<target>.txt gets "
-                        "py-spy's raw (collapsed) stacks")
+                        help="experiment: another set of warm web processes with this extra environment; its "
+                             "targets (warm ones, prefixed NAME/) interleave with the others; implies --no-write")
+    parser.add_argument("--py-spy", metavar="PREFIX", help="sample the first web process of each target's set with "
+                        "py-spy (installed separately) during round 1; PREFIX-<target>.txt gets raw stacks")
     args = parser.parse_args()
+    experiment = bool(args.only or args.env or args.variant or args.py_spy)
 
     wrk = ensure_wrk()
-    load_before = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
-    services = Services()
-    daphnes = []
+    command = " ".join(["bench/explore.py", *sys.argv[1:]])
+    run = Run(command)
+    pg = Postgres(durable=True, max_connections=200)
+    redis = Redis()
+    processes = []
     try:
-        services.start()
+        pg.start()
+        redis.start()
+        workdir = Path(pg.workdir)
         env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://digis@127.0.0.1:{services.pg_port}/digis",
-            "REDIS_URL": f"redis://127.0.0.1:{services.redis_port}/0",
+            "DATABASE_URL": pg.url,
+            "REDIS_URL": redis.url,
             "DEBUG": "false",
             "SECRET_KEY": secrets.token_urlsafe(64),
             "ALLOWED_HOSTS": "127.0.0.1",
-            "SECURE_SSL_REDIRECT": "false",
-            "RATELIMIT_ENABLE": "false",
+            # As behind one TLS-terminating proxy: the client's address and scheme come in headers.
+            "TRUSTED_PROXY_COUNT": "1",
+            "SECURE_PROXY_SSL_HEADER": "true",
+            # On, and paid on every request; high enough that no benchmark client is refused.
+            "RATELIMIT_ENABLE": "true",
+            "GLOBAL_RATE_LIMIT": "10000000/m",
             "LOG_LEVEL": "WARNING",
             "DIGIS_TESTING": "0",
             "CREATORS_BENCH_URLS": "1",
-            "BENCH_CREATORS": str(args.creators),
+            "DB_POOL_MAX_SIZE": str(args.clients + 4),
             "DJANGO_SETTINGS_MODULE": "digis.settings",
             **dict(item.split("=", 1) for item in args.env),
         }
-        manage = lambda *a, **kw: subprocess.run([PY, "manage.py", *a], cwd=ROOT, env=env, check=True, **kw)  # noqa: E731
+        def manage(*words, extra_env=None, **kw):
+            subprocess.run([PY, "manage.py", *words], cwd=ROOT, env={**env, **(extra_env or {})}, check=True, **kw)
+
         print("migrating ...", flush=True)
         manage("migrate", "--noinput", stdout=subprocess.DEVNULL)
         manage("collectstatic", "--noinput", stdout=subprocess.DEVNULL)
         print(f"seeding {args.creators} creators ...", flush=True)
-        manage("shell", "-c", SEED)
-        # A Celery worker with beat, as in production: periodic jobs (the
-        # creators' online sweep among them) run beside the web process.
-        daphnes.append(subprocess.Popen([str(ROOT / ".venv" / "bin" / "celery"), "-A", "digis", "worker", "-B", "--pool", "solo",
-                                         "-s", str(services.workdir / "beat-schedule"), "--loglevel", "WARNING"], cwd=ROOT, env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        # One set of daphne processes per variant (experiments: --variant); the
-        # variants are interleaved round by round like the targets.
-        variants = {"": {}} if not args.variant else {
-            name: dict(item.split("=", 1) for item in spec.split(",") if item)
-            for name, spec in (v.split(":", 1) if ":" in v else (v, "") for v in args.variant)}
+        seeded_s = seed_creators(pg, args.creators)
+        print(f"seeded in {seeded_s:.1f} s", flush=True)
+        out = str(workdir / "viewers")
+        manage("shell", "-c", VIEWERS, extra_env={"BENCH_CLIENTS": str(args.clients), "BENCH_OUT": out,
+                                                  "PRESENCE_TTL_S": "86400"})
+        cookies_file = out + ".cookies"
+        cookies = Path(cookies_file).read_text().split()
+        seeded = json.loads(Path(out + ".json").read_text())
+        viewers = seeded["viewers"]
+        # A Celery worker with beat, as in production: the creators' online sweep and the other periodic jobs.
+        processes.append(subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "celery"), "-A", "digis", "worker", "-B", "--pool", "solo",
+             "-s", str(workdir / "beat-schedule"), "--loglevel", "WARNING"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        cold_env = {"CREATORS_ANONYMOUS_CACHE_S": "0", "CREATORS_PAGE_CACHE_S": "0", "CREATORS_CARD_CACHE_S": "0"}
+        sets = {"warm": {}, "cold": cold_env}
+        for spec in args.variant:
+            name, _, items = spec.partition(":")
+            sets[name] = dict(item.split("=", 1) for item in items.split(",") if item)
         servers = {}
-        for variant, extra in variants.items():
-            ports = [free_port() for _ in range(args.workers)]
-            web = [subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
-                                    env={**env, **extra}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for port in ports]
-            daphnes += web
-            servers[variant] = (ports, [process.pid for process in web])
-        for ports, _ in servers.values():
-            for port in ports:
-                wait_for_port(port, seconds=30)
-        targets = {
-            "minimal": ["/bench/minimal/"],
-            "api": ["/api/creators/"],
-            "page": ["/explore/"],
-            "api_cat": ["/api/creators/?category=gaming&sort=new"],
-            "api_q": ["/api/creators/?q=Luna", "/api/creators/?q=guitar", "/api/creators/?q=Moreno"],
-        }
+        for name, extra in sets.items():
+            ports, web = start_web(args.workers, {**env, **extra}, log_dir=str(workdir))
+            processes += web
+            servers[name] = (ports, [p.pid for p in web])
+        targets = targets_for(servers["warm"][0][0], cookies_file, viewers)
+        for variant in args.variant:
+            name = variant.partition(":")[0]
+            targets.update({f"{name}/{t}": (name, signed, paths) for t, (s, signed, paths) in list(targets.items())
+                            if s == "warm"})
         if args.only:
             wanted = {"minimal", *args.only.split(",")}
-            targets = {name: paths for name, paths in targets.items() if name in wanted}
-        runs = {f"{variant}/{name}" if variant else name: (variant, paths) for variant in variants for name, paths in targets.items()}
-        tmpdir = services.workdir
-        # Warm-up: caches, pool, code paths.
-        for variant, paths in runs.values():
-            load(wrk, servers[variant][0], paths, seconds=2, clients=4, tmpdir=tmpdir)
-        results = {name: {"requests": 0, "errors": 0, "time": 0.0, "samples": [], "cpu": 0.0} for name in runs}
+            targets = {t: v for t, v in targets.items() if t.split("/")[-1] in wanted}
+        check_targets(servers, targets, cookies, viewers)
+        meter = Meter(pg, redis)
+        print("warming up ...", flush=True)
+        for name, (server_set, signed, paths) in targets.items():
+            load(wrk, servers[server_set][0], paths, seconds=2, clients=min(4, args.clients), tmpdir=workdir,
+                 cookies=cookies_file if signed else None)
+        results = {name: {"requests": 0, "errors": 0, "time": 0.0, "samples": [], "cpu": {}} for name in targets}
         for round_no in range(args.rounds):
-            for name, (variant, paths) in runs.items():
-                ports, web_pids = servers[variant]
+            print(f"round {round_no + 1}, load {' '.join(Path('/proc/loadavg').read_text().split()[:3])}", flush=True)
+            for name, (server_set, signed, paths) in targets.items():
+                ports, pids = servers[server_set]
                 spy = None
                 if args.py_spy and round_no == 0:
-                    spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(web_pids[0]),
-                                            "--rate", "250", "--nonblocking", "--gil", "--format", "raw",
-                                            "--output", f"{args.py_spy}-{name.replace('/', '-')}.txt"],
+                    spy = subprocess.Popen([str(Path(PY).with_name("py-spy")), "record", "--pid", str(pids[0]), "--rate",
+                                            "250", "--nonblocking", "--gil", "--format", "raw", "--output",
+                                            f"{args.py_spy}-{name.replace('/', '-')}.txt"],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                requests, errors, elapsed, samples, cpu = load(wrk, ports, paths, seconds=args.seconds,
-                                                               clients=args.clients, tmpdir=tmpdir, server_pids=web_pids)
+                before = meter.snapshot(pids)
+                requests, errors, elapsed, samples = load(wrk, ports, paths, seconds=args.seconds, clients=args.clients,
+                                                          tmpdir=workdir, cookies=cookies_file if signed else None)
+                spent = meter.spent(before, meter.snapshot(pids))
                 if spy is not None:
-                    spy.send_signal(2)  # SIGINT: py-spy writes its output and exits
+                    spy.send_signal(2)
                     spy.wait(30)
                 data = results[name]
                 data["requests"] += requests
                 data["errors"] += errors
                 data["time"] += elapsed
                 data["samples"] += samples
-                data["cpu"] += cpu
-                print(f"round {round_no + 1} {name:8s} {requests / elapsed:7.1f} req/s p50 {percentile(samples, .5) * 1000:6.1f} ms "
-                      f"p95 {percentile(samples, .95) * 1000:6.1f} ms, daphne CPU {cpu * 1000 / max(requests, 1):.2f} ms/req",
-                      flush=True)
-        # Service time without queueing: one client, one request at a time.
+                for key, value in spent.items():
+                    data["cpu"][key] = data["cpu"].get(key, 0) + value
+                n = max(requests, 1)
+                print(f"  {name:22s} {requests / elapsed:7.1f} req/s p50 {percentile(samples, .5) * 1000:6.1f} "
+                      f"p95 {percentile(samples, .95) * 1000:6.1f} ms; CPU ms/req web {spent['web'] * 1000 / n:.2f} "
+                      f"pg {spent['pg'] * 1000 / n:.2f} redis {spent['redis'] * 1000 / n:.2f}; "
+                      f"redis cmds/req {spent['redis_cmds'] / n:.1f}; errors {errors}", flush=True)
         single = {}
-        for name, (variant, paths) in runs.items():
-            _, _, _, samples, _ = load(wrk, servers[variant][0][:1], paths, seconds=max(2, round(args.seconds / 2)), clients=1,
-                                       tmpdir=tmpdir)
+        for name, (server_set, signed, paths) in targets.items():
+            _, _, _, samples = load(wrk, servers[server_set][0][:1], paths, seconds=args.single_seconds, clients=1,
+                                    tmpdir=workdir, cookies=cookies_file if signed else None)
             single[name] = (percentile(samples, .5) * 1000, percentile(samples, .95) * 1000)
-            print(f"1 client {name:8s} p50 {single[name][0]:6.1f} ms p95 {single[name][1]:6.1f} ms", flush=True)
     finally:
-        for daphne in daphnes:
-            daphne.terminate()
-            try:
-                daphne.wait(10)
-            except subprocess.TimeoutExpired:
-                daphne.kill()
-        services.stop()
+        stop_processes(processes)
+        redis.stop()
+        pg.stop()
+    run.finish()
 
     rows = []
     for name, data in results.items():
-        variant, paths = runs[name]
-        minimal = results[f"{variant}/minimal" if variant else "minimal"]
-        minimal_rps = minimal["requests"] / minimal["time"]
+        server_set, signed, paths = targets[name]
+        prefix = name.split("/")[0] + "/" if "/" in name else ""
+        minimal = results.get(prefix + "minimal", results["minimal"])
         rps = data["requests"] / data["time"]
+        n = max(data["requests"], 1)
         samples = data["samples"]
-        rows.append((name, paths[0], rps, percentile(samples, .5) * 1000, percentile(samples, .95) * 1000,
-                     percentile(samples, .99) * 1000, rps / minimal_rps, data["errors"], *single[name],
-                     data["cpu"] * 1000 / max(data["requests"], 1)))
-    header = (f"| target | path | req/s ({args.clients} clients) | p50 ms | p95 ms | p99 ms | vs minimal | errors "
-              "| 1 client p50 ms | 1 client p95 ms | daphne CPU ms/req |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    table = "\n".join(f"| {n} | `{p}` | {r:.0f} | {p50:.1f} | {p95:.1f} | {p99:.1f} | {ratio:.0%} | {e} | {s50:.1f} | {s95:.1f} | {c:.2f} |"
-                      for n, p, r, p50, p95, p99, ratio, e, s50, s95, c in rows)
-    print(header)
+        rows.append({
+            "name": name, "set": server_set, "signed": signed, "path": paths[0], "urls": len(paths), "rps": rps,
+            "p50": percentile(samples, .5) * 1000, "p95": percentile(samples, .95) * 1000,
+            "p99": percentile(samples, .99) * 1000, "share": rps / (minimal["requests"] / minimal["time"]),
+            "errors": data["errors"], "single": single[name],
+            **{f"cpu_{k}": v * 1000 / n for k, v in data["cpu"].items() if k != "redis_cmds"},
+            "redis_cmds": data["cpu"].get("redis_cmds", 0) / n,
+        })
+    table = format_table(rows, args.clients)
     print(table)
-    if not (args.no_write or args.only or args.env or args.variant or args.py_spy):
-        load_after = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else ["?"] * 3
-        write_results(args, header + "\n" + table, rows, load_before, load_after)
+    verdicts = judge(rows, args)
+    for line in verdicts["lines"]:
+        print(line)
+    if not (args.no_write or experiment):
+        body = write_body(run, args, rows, table, verdicts, seeded_s, seeded["online"])
+        print(f"appended to {append_run(SECTION, body)}")
+    if not experiment:
+        for bench, target, measured, goal, met in verdicts["summary"]:
+            record_target(bench, target, measured, goal, met)
 
 
-def write_results(args, table, rows, load_before, load_after):
-    verdicts = []
-    for name, _, _, _, p95, _, ratio, errors, _, _, _ in rows:
-        if name.endswith("minimal"):
+def format_table(rows, clients):
+    header = (f"| target | clients | set | first URL (of n) | req/s ({clients} clients) | p50 ms | p95 ms | p99 ms | "
+              "vs minimal | errors | 1 client p50 / p95 ms | CPU ms/req: web | PostgreSQL | Redis | wrk | Redis cmds/req |\n"
+              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    lines = [header]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {'signed in' if r['signed'] else 'anonymous'} | {r['set']} | `{r['path']}` ({r['urls']}) "
+            f"| {r['rps']:.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['share']:.0%} | {r['errors']} "
+            f"| {r['single'][0]:.1f} / {r['single'][1]:.1f} | {r['cpu_web']:.2f} | {r['cpu_pg']:.2f} | {r['cpu_redis']:.2f} "
+            f"| {r['cpu_wrk']:.2f} | {r['redis_cmds']:.1f} |")
+    return "\n".join(lines)
+
+
+def judge(rows, args):
+    """Each target's verdict, as lines for RESULTS.md and rows for `make bench`'s summary."""
+    lines, summary = [], []
+    size = f"{args.creators:,} creators"
+    for r in rows:
+        if r["name"].endswith("minimal") or "/" in r["name"]:
             continue
-        verdicts.append(f"{name}: p95 {p95:.0f} ms {'met' if p95 < 50 else 'NOT met'}, "
-                        f"{ratio:.0%} of minimal {'met' if ratio >= 0.40 else 'NOT met'}{'' if not errors else f', {errors} errors'}")
-    # What p95 < 50 ms would take, from this run's own figures: the minimal
-    # view's tail (p95 over the closed loop's mean latency) and the slowest
-    # Explore row's CPU per request.
-    minimal_row = next(row for row in rows if row[0].endswith("minimal"))
-    tail = minimal_row[4] / (args.clients / minimal_row[2] * 1000)
-    needed_rps = args.clients * tail / 0.050
-    worst = min((row for row in rows if not row[0].endswith("minimal")), key=lambda row: row[2])
-    cpu_needed = worst[10] * worst[2] / needed_rps
-    all_met = all(row[4] < 50 for row in rows if not row[0].endswith("minimal"))
-    reach = "" if all_met else (
-        f"What p95 < 50 ms takes, from this run: the minimal view's p95 is {tail:.1f}x its Little's-law mean, so at "
-        f"{args.clients} clients p95 < 50 ms needs about {needed_rps:.0f} req/s; the slowest Explore row "
-        f"({worst[0]}) serves {worst[2]:.0f} req/s at {worst[10]:.2f} ms of daphne CPU per request, so it would need "
-        f"about {cpu_needed:.2f} ms ({worst[10] - cpu_needed:.2f} ms less; the minimal view takes {minimal_row[10]:.2f}), "
-        "or more cores (req/s scales with cores for every row alike).\n\n"
-    )
-    body = (
-        f"{SECTION}\n\n"
-        f"`flock /tmp/digis-bench.lock .venv/bin/python bench/explore.py --creators {args.creators} --clients {args.clients} "
-        f"--seconds {args.seconds} --rounds {args.rounds} --workers {args.workers}`, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average before {' '.join(load_before)}, "
-        f"after {' '.join(load_after)} ({os.cpu_count()} CPUs, shared with other engineers' work unless the load says "
-        f"otherwise). {args.workers} daphne process(es) with the clients split evenly over them, a Celery worker with "
-        f"beat, DEBUG=false, PostgreSQL + Redis cache on loopback; {args.clients} anonymous keep-alive clients from wrk "
-        "on the same machine; targets interleaved round by round.\n\n"
+        if r["set"] == "warm":
+            p95_ok = r["p95"] < TARGET_P95_MS and not r["errors"]
+            share_ok = r["share"] >= TARGET_SHARE
+            lines.append(f"{r['name']}: p95 {r['p95']:.0f} ms ({'met' if p95_ok else 'NOT met'}), "
+                         f"{r['share']:.0%} of minimal's req/s ({'met' if share_ok else 'NOT met'})"
+                         + (f", {r['errors']} errors" if r["errors"] else ""))
+            summary.append(("explore", f"{r['name']} p95 at {args.clients} clients, {size}", f"{r['p95']:.0f} ms",
+                            f"< {TARGET_P95_MS} ms", p95_ok))
+            summary.append(("explore", f"{r['name']} req/s vs minimal view, {size}", f"{r['share']:.0%}",
+                            f">= {TARGET_SHARE:.0%}", share_ok))
+        elif r["set"] == "cold":
+            ok = r["p95"] < TARGET_COLD_P95_MS and not r["errors"]
+            binding = args.creators >= COLD_CREATORS
+            lines.append(f"{r['name']}: p95 {r['p95']:.0f} ms ({'met' if ok else 'NOT met'}"
+                         f"{'' if binding else ', the target is set for 100,000 creators'})")
+            summary.append(("explore", f"{r['name']} (caches off) p95 at {args.clients} clients, {size}",
+                            f"{r['p95']:.0f} ms", f"< {TARGET_COLD_P95_MS} ms", ok if binding else None))
+    return {"lines": lines, "summary": summary}
+
+
+def write_body(run, args, rows, table, verdicts, seeded_s, online):
+    return (
+        run.heading("Run")
+        + f"{args.creators:,} creators (seeded with SQL in {seeded_s:.0f} s; {online} of them online), {args.clients} clients "
+        f"(wrk, one connection and one thread each, split evenly over {args.workers} web processes per set started as "
+        "the Procfile does), "
+        f"{args.rounds} rounds of {args.seconds} s per target, targets interleaved round by round. Production "
+        "settings: DEBUG off, PostgreSQL (normal durability) and Redis on loopback, a Celery worker with beat, "
+        "the global rate limiter on with each client its own address (X-Forwarded-For through TRUSTED_PROXY_COUNT=1, "
+        "X-Forwarded-Proto: https) and GLOBAL_RATE_LIMIT raised to 10,000,000/m so that no client is refused while "
+        "every request still pays its round trips. Signed-in clients are each their own fan with a session; every "
+        "fourth has blocks. Set `cold`: Explore's caches off (anonymous response, page order, cards). "
+        "CPU columns: milliseconds of CPU per request of the web processes, PostgreSQL, Redis and wrk, from /proc.\n\n"
         f"{table}\n\n"
-        f"Targets (p95 < 50 ms at {args.clients} clients, >= 40% of the minimal view's req/s): "
-        + "; ".join(verdicts) + ".\n\n"
-        + reach +
-        "Reading it: the clients run a closed loop, so by Little's law the mean latency is clients / req/s; "
-        "with the tail this stack shows on a quiet machine (p95 about 1.6-2x p50: ~16 requests per daphne "
-        "process share its core), a p95 under 50 ms at 32 clients needs roughly 1,000 req/s. The daphne CPU "
-        "column (utime + stime of the daphne processes per request served) is the figure the machine's noise "
-        "spoils least: with ~2 cores, req/s is about 2 s / (that CPU + wrk's, Redis' and PostgreSQL's share). "
-        "The 1-client columns are the service time without queueing. An anonymous Explore hit costs the "
-        "minimal view plus the query, host and key handling: each web process answers from its own copy of "
-        "the shared response for CREATORS_ANONYMOUS_LOCAL_S = 1 s, then checks the shared entry and the card "
-        "generation in Redis (one MGET) again; the API answers a plain anonymous JSON GET without DRF's "
-        "dispatch, and the page is stored whole, as bytes, for visitors with no flash message. A miss (every "
-        "CREATORS_ANONYMOUS_CACHE_S = 3 s per distinct URL, or after any card change) builds it as signed-in "
-        "viewers always do: page order (shared 5 s), cards and presence from Redis, PostgreSQL only when the "
-        "order is not cached. See docs/creators.md.\n\n"
-        "Session 3, what the tail was (each step measured side by side with `--variant`, i.e. several sets of "
-        "daphne processes interleaved round by round in one run, on the shared machine at load 3-13): "
-        "(1) CPython's GIL switch interval, 5 ms -> 1 / 0.5 ms: worse (daphne CPU per request, minimal 1.27 -> "
-        "1.45 / 1.43 ms, API 2.31 -> 2.53 / 2.80 ms; p95 up); not kept. (2) A bound of 2, 4 or 8 request "
-        "threads per process, the others queued FIFO on the event loop: CPU per request unchanged, p95 within "
-        "the noise; not kept. (3) The cause: Django's ASGI handler builds the middleware chain in async mode, "
-        "and with sync-only middleware (ours, WhiteNoise) a request bounced between the event loop and its "
-        "thread about eight times (chain, async_to_sync around URL resolution, CSRF process_view, the view, "
-        "and back), each a GIL handoff behind every other busy thread. digis/asgi_handler.py now builds the "
-        "chain in sync mode and runs middleware and view in one hop: minimal 1.29 -> 0.96 ms CPU per request, "
-        "API 2.05 -> 1.81, page 2.39 -> 2.22; minimal 792 -> 1343 req/s and p95 72 -> 49 ms in the same run "
-        "(load 3-5). An async chain would be worse: Django's MiddlewareMixin then runs every process_request "
-        "and process_response through sync_to_async (two hops per middleware; one hop is ~46 us of CPU "
-        "uncontended). Then Explore's own cost: the whole anonymous page as bytes and the API without DRF's "
-        "dispatch took the page from 2.22 to 1.76 ms per request and the API from 1.81 to 1.75 ms (load 8-13). "
-        "In-process (Django's test client, 2,000 warm requests, one Redis on loopback): minimal 0.29 ms, "
-        "API hit 0.70, page hit 0.64 ms of CPU. Of the API's extra ~0.4 ms about half is the Redis round trip "
-        "itself; Django's RedisCacheClient also builds a new redis.Redis client (and its ~170-entry callback "
-        "table) for every cache operation, and reusing one per pool took the API hit from 0.70 to 0.63 ms "
-        "and in daphne the API from 1.83 to 1.65 ms and the page from 1.84 to 1.66 ms of CPU per request (a --variant "
-        "with the change injected, 2026-11-22 09:10, load 2.5-5.6; digis/cache.py is not changed here); django-csp builds both policy headers on every response "
-        "(~0.05-0.08 ms on every view; now built once per process, digis/middleware.py). What remains "
-        "between an Explore hit and the minimal view is mostly the Redis round trip: ~0.4 ms in-process, about "
-        "twice that in daphne under load, where the request thread gives up the GIL for the socket read and "
-        "waits to get it back; and each request still makes three hops to its thread (request_started, the "
-        "chain, response.close). The lead then took the last three steps (09:10-09:45, load 1-4): one redis.Redis "
-        "client per pool in digis/cache.py (API 1.90 -> 1.73 ms, 838 -> 897 req/s, p95 60 -> 57 ms); each web "
-        "process answering from its own 1 s copy of the shared anonymous response, which removes that Redis "
-        "round trip from most hits (API 1.73 -> 1.19 ms, 1414 req/s, p95 42 ms; the search row still 56 ms, "
-        "p99 222 ms); and concurrent misses of one entry sharing one build: the search row's first round had "
-        "16 requests per process running the same full-text query at once after its entry expired between "
-        "rounds (round p95 191 ms), now one builds and the others wait for it (search p95 44 ms). For comparison, session 2's final run (2026-11-22 07:40, before these "
-        "changes, load falling from 14): minimal 1234 req/s p95 115 ms, API 623 req/s p95 173 ms, page 536 "
-        "req/s p95 160 ms.\n\n"
+        f"Targets: signed-in and anonymous p95 < {TARGET_P95_MS} ms at {args.clients} clients and >= "
+        f"{TARGET_SHARE:.0%} of the minimal view's req/s; caches off, p95 < {TARGET_COLD_P95_MS} ms at "
+        f"{COLD_CREATORS:,} creators.\n\n" + "\n".join(f"- {line}" for line in verdicts["lines"]) + "\n"
     )
-    print(f"wrote {write_results_section(SECTION, body)}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,21 @@ must arrive. Also printed: CPU per request of each party sharing the cores
 (daphne processes, PostgreSQL, Redis, the sender) from /proc, over each burst
 and 0.2 s after it. `--py-spy FILE` samples the first daphne process.
 
+    .venv/bin/python bench/payments.py --sustained [--rates 25,50,100,150,200] [--duration 60]
+
+a sustained run against the same two web processes (started as the Procfile
+starts them, ``python -m digis.server``): signed, distinct
+``payment_intent.succeeded`` deliveries at a fixed rate for --duration
+seconds, one rate after another (ascending; it stops after the first rate
+whose p95 is 100 ms or more, or that has errors). Open loop: delivery i is due
+at start + i / rate and its latency runs from when it was due to its response,
+so a server that falls behind is charged for the wait (no coordinated
+omission). The events of a step are made before it starts (purchases and their
+intents at localstripe; the succeeded state written into the event).
+Reports, per rate: achieved rate, p50/p95/p99/max, errors, CPU per delivery;
+and the highest rate with p95 < 100 ms. Appended to "## payments" in
+bench/RESULTS.md (date, commit, load before and after) unless --no-write.
+
     .venv/bin/python bench/payments.py --breakdown [--rounds 40]
 
 CPU (process_time) of sequential crediting deliveries in-process, whole and
@@ -56,7 +71,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from servers import Postgres, Redis, free_port, wait_for_port  # noqa: E402  (bench/ is on sys.path when run as a script)
+from servers import (  # noqa: E402  (bench/ is on sys.path when run as a script)
+    Postgres, Redis, Run, append_run, free_port, record_target, start_web, stop_processes,
+)
 sys.path.insert(0, str(ROOT))
 
 
@@ -156,8 +173,8 @@ class CpuMeter:
         self.parties["sender" if daphne_pids else "bench process"] = lambda: [os.getpid()]
         self.totals = {}
 
-    def measure(self, scenario, deliver):
-        """Run deliver() and add each party's CPU to the scenario; returns deliver()'s result."""
+    def measure(self, scenario, deliver, count=len):
+        """Run deliver() and add each party's CPU to the scenario (count(result) deliveries); returns deliver()'s result."""
         pids = {name: pids() for name, pids in self.parties.items()}
         before = {name: cpu_ms(p) for name, p in pids.items()}
         result = deliver()
@@ -165,7 +182,7 @@ class CpuMeter:
         # Backends that ended meanwhile take their CPU with them (none should: the pools stay open).
         spent = {name: cpu_ms(p) - before[name] for name, p in pids.items()}
         entry = self.totals.setdefault(scenario, {"n": 0, **{name: 0.0 for name in self.parties}})
-        entry["n"] += len(result)
+        entry["n"] += count(result)
         for name, ms in spent.items():
             entry[name] += ms
         return result
@@ -176,15 +193,52 @@ class CpuMeter:
             yield f"CPU per request, {scenario}: {parts} ms (n={entry['n']}, clock tick {1000 / os.sysconf('SC_CLK_TCK'):.0f} ms)"
 
 
-def start_daphnes(n):
-    ports = [free_port() for _ in range(n)]
-    daphne = str(Path(sys.executable).with_name("daphne"))
-    procs = [subprocess.Popen([daphne, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for port in ports]
-    for port in ports:
-        if not wait_for_port(port, seconds=60):
-            sys.exit(f"daphne on port {port} did not start")
-    return ports, procs
+def deliver_at_rate(payloads, secret, ports, rate, path="/api/payments/stripe/webhook/", senders=64):
+    """Open loop: payload i is due at start + i / rate, sent by whichever of
+    ``senders`` threads (keep-alive connections, round-robin over ``ports``) is
+    free. Returns ([(latency ms from due time to response, status)], seconds
+    from the first due time to the last response)."""
+    import http.client
+
+    results = [None] * len(payloads)
+    lock = threading.Lock()
+    state = {"next": 0}
+    start = time.perf_counter() + 0.5
+
+    def work(slot):
+        conn = None
+        while True:
+            with lock:
+                i = state["next"]
+                state["next"] += 1
+            if i >= len(payloads):
+                break
+            due = start + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            payload = payloads[i]
+            headers = {"Content-Type": "application/json", "Stripe-Signature": sign(payload, secret)}
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", ports[slot % len(ports)], timeout=30)
+                conn.request("POST", path, body=payload, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = 0
+                conn = None
+            results[i] = ((time.perf_counter() - due) * 1000, status)
+        if conn is not None:
+            conn.close()
+
+    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, time.perf_counter() - start
 
 
 def deliver_all(payloads, secret):
@@ -386,9 +440,14 @@ def main():
     parser.add_argument("--py-spy", metavar="FILE", help="with --server: sample the first daphne process with py-spy "
                         "(installed separately, not a requirement) over the measured rounds; FILE gets py-spy's raw "
                         "(collapsed stacks) output, idle threads left out")
+    parser.add_argument("--sustained", action="store_true", help="fixed-rate deliveries over HTTP, --duration s per rate")
+    parser.add_argument("--rates", default="25,50,100,150,200", help="with --sustained: deliveries per second, ascending")
+    parser.add_argument("--duration", type=int, default=60, help="with --sustained: seconds per rate")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave bench/RESULTS.md alone")
     parser.add_argument("--settings", default="digis.settings",
                         help="Django settings module (for experiments: a module that imports digis.settings and changes one thing)")
     args = parser.parse_args()
+    run = Run(" ".join(["bench/payments.py", *sys.argv[1:]]))
 
     pg = Postgres(durable=True, max_connections=200, prefix="digis-bench-payments-").start()
     # Production (several daphne processes) needs Redis for the channel layer: the
@@ -431,14 +490,20 @@ def main():
 
         package = TokenPackage.objects.order_by("price_cents").first()
 
-        def paid_events(n, tag):
+        def paid_events(n, tag, confirm=True):
+            """n purchases and their signed succeeded events. confirm=False (the sustained run's thousands):
+            the intent is created at localstripe and read back, and its succeeded state is written into the
+            event here rather than paid for at localstripe (one call fewer; the webhook reads only the event)."""
             events = []
             for i in range(n):
                 user = make_user(f"bench{tag}x{i}", password=None)  # unusable password: no Argon2 hash to pay for
                 open_wallet(user=user)  # as accounts.services.register_user does for every real user
                 purchase = services.start_purchase(user=user, package_id=package.pk)
-                services.confirm_purchase(user=user, purchase_id=purchase.pk, payment_method="pm_card_visa")
+                if confirm:
+                    services.confirm_purchase(user=user, purchase_id=purchase.pk, payment_method="pm_card_visa")
                 intent = stripe.PaymentIntent.retrieve(purchase.payment_intent_id).to_dict()
+                if not confirm:
+                    intent.update(status="succeeded", amount_received=intent["amount"])
                 event = {"id": f"evt_bench_{tag}_{i}", "object": "event", "type": "payment_intent.succeeded",
                          "livemode": False, "created": int(time.time()), "api_version": "2017-08-15",
                          "data": {"object": intent}}
@@ -471,8 +536,13 @@ def main():
             profile(paid_events, secret, args.rounds)
             return
 
+        if args.sustained:
+            sustained(args, run, pg, redis, secret, paid_events, balance_of, package, daphnes)
+            return
+
         if args.server:
-            ports, started = start_daphnes(2)
+            # As the Procfile runs them (python -m digis.server: daphne with its settings).
+            ports, started = start_web(2, dict(os.environ), python=sys.executable)
             daphnes.extend(started)
             deliver = lambda payloads, secret: deliver_all_http(payloads, secret, ports)  # noqa: E731
         else:
@@ -532,10 +602,28 @@ def main():
             print(line(f"floor: GET /healthz (no I/O, same middleware) {args.concurrency} at once", floor))
         for text in meter.lines():
             print(text)
+        if args.server and not args.no_write:
+            run.finish()
+            rows = [("distinct events at once (each credits a purchase)", distinct),
+                    ("one event delivered that many times at once (credited once)", duplicate),
+                    ("floor: GET /healthz (no I/O, same middleware)", floor)]
+            body = (run.heading("Burst run")
+                    + f"{args.concurrency} signed `payment_intent.succeeded` deliveries at once over HTTP, {args.rounds} "
+                    "rounds after a warm-up, to 2 web processes started as the Procfile does (`python -m digis.server`), "
+                    "DEBUG off, PostgreSQL (fsync, synchronous_commit on) and Redis on loopback; latency measured by "
+                    "the sender.\n\n| scenario | n | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|---:|\n"
+                    + "\n".join(f"| {name} | {len(v)} | {percentile(v, 50):.1f} | {percentile(v, 95):.1f} | {max(v):.1f} |"
+                                 for name, v in rows)
+                    + "\n\n" + "\n".join(f"- {text}" for text in meter.lines())
+                    + f"\n- target p95 < 100 ms for {args.concurrency} distinct at once: "
+                    + ("met" if percentile(distinct, 95) < 100 else "**not met**") + "\n")
+            print(f"appended to {append_run('## payments', body)}")
+        if args.server and args.concurrency == 20:
+            p95 = percentile(distinct, 95)
+            record_target("payments", f"{args.concurrency} distinct webhooks at once, p95 (2 web processes)",
+                          f"{p95:.0f} ms", "< 100 ms", p95 < 100)
     finally:
-        for proc in daphnes:
-            proc.terminate()
-            proc.wait(timeout=10)
+        stop_processes(daphnes)
         localstripe.terminate()
         localstripe.wait(timeout=10)
         from django.db import connections
@@ -544,6 +632,89 @@ def main():
         pg.stop()
         if redis:
             redis.stop()
+
+
+def sustained(args, run, pg, redis, secret, paid_events, balance_of, package, web):
+    """The --sustained run: see the module's docstring."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    ports, started = start_web(2, dict(os.environ), python=sys.executable)
+    web.extend(started)
+    meter = CpuMeter(daphne_pids=[proc.pid for proc in started], pg=pg, redis=redis)
+
+    def make_events(n, tag):
+        """n paid purchases and their signed events, made by 8 threads (not timed)."""
+        def chunk(k):
+            try:
+                return paid_events(n // 8 + (1 if k < n % 8 else 0), f"{tag}c{k}", confirm=False)
+            finally:
+                connections.close_all()
+
+        with ThreadPoolExecutor(8) as pool:
+            return [event for part in pool.map(chunk, range(8)) for event in part]
+
+    # Warm-up (not measured): the pools' connections, code paths.
+    warm = make_events(40, "swarm")
+    deliver_at_rate([payload for _, payload in warm], secret, ports, rate=20)
+    steps = []
+    for rate in [int(r) for r in args.rates.split(",")]:
+        made = time.perf_counter()
+        events = make_events(rate * args.duration, f"r{rate}")
+        print(f"rate {rate}/s: {len(events)} events paid for in {time.perf_counter() - made:.0f} s; sending for "
+              f"{args.duration} s, load {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+        load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        # What the web processes spend with no request at all, so that the CPU per delivery of a low rate
+        # (where it is divided among few deliveries) can be read.
+        web_pids = [proc.pid for proc in started]
+        idle0 = cpu_ms(web_pids)
+        time.sleep(3)
+        idle = (cpu_ms(web_pids) - idle0) / 3
+        results, elapsed = meter.measure(
+            f"{rate}/s", lambda: deliver_at_rate([payload for _, payload in events], secret, ports, rate=rate),
+            count=lambda result: len(result[0]))
+        latencies = [ms for ms, _ in results]
+        errors = sum(1 for _, status in results if status != 200)
+        sample = events[:: max(1, len(events) // 50)]
+        short = sum(1 for user, _ in sample if balance_of(user=user) != package.total_tokens)
+        step = {"rate": rate, "achieved": len(results) / elapsed, "n": len(results), "errors": errors + short,
+                "p50": percentile(latencies, 50), "p95": percentile(latencies, 95), "p99": percentile(latencies, 99),
+                "max": max(latencies), "load": load_before, "idle": idle,
+                "cpu": {name: meter.totals[f"{rate}/s"][name] / len(results) for name in meter.parties}}
+        steps.append(step)
+        print(f"  achieved {step['achieved']:.1f}/s, p50 {step['p50']:.1f} p95 {step['p95']:.1f} p99 {step['p99']:.1f} "
+              f"max {step['max']:.1f} ms, {step['errors']} errors; CPU ms/delivery "
+              + ", ".join(f"{k} {v:.2f}" for k, v in step["cpu"].items()), flush=True)
+        if step["p95"] >= 100 or step["errors"]:
+            break
+    run.finish()
+    passing = [s["rate"] for s in steps if s["p95"] < 100 and not s["errors"]]
+    best = max(passing) if passing else None
+    table = ("| rate /s | achieved /s | deliveries | p50 ms | p95 ms | p99 ms | max ms | errors | load at start | "
+             "CPU ms/delivery: web | PostgreSQL | Redis | sender | web idle, ms/s |\n|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n"
+             + "\n".join(f"| {s['rate']} | {s['achieved']:.1f} | {s['n']} | {s['p50']:.1f} | {s['p95']:.1f} | {s['p99']:.1f} "
+                         f"| {s['max']:.1f} | {s['errors']} | {s['load']} | {s['cpu'].get('daphne', 0):.2f} "
+                         f"| {s['cpu'].get('postgres', 0):.2f} | {s['cpu'].get('redis', 0):.2f} | {s['cpu'].get('sender', 0):.2f} | {s['idle']:.0f} |"
+                         for s in steps))
+    verdict = (f"highest rate with p95 < 100 ms: **{best}/s**" if best else "no rate had p95 < 100 ms")
+    if steps and steps[-1]["p95"] < 100 and not steps[-1]["errors"]:
+        verdict += " (the highest rate tried: the ceiling is above it)"
+    print(table)
+    print(verdict)
+    if not args.no_write:
+        body = (run.heading("Sustained run")
+                + f"2 web processes started as the Procfile does (`python -m digis.server`), DEBUG off, PostgreSQL "
+                f"(fsync, synchronous_commit on) and Redis (channel layer, cache) on loopback; distinct signed "
+                f"`payment_intent.succeeded` deliveries at a fixed rate for {args.duration} s per rate (open loop, 64 "
+                "sender threads with keep-alive connections, latency from each delivery's due time to its response), "
+                "rates ascending until p95 reached 100 ms. CPU per delivery from /proc (it includes what the web processes "
+                "spend idle, given beside it, which weighs on low rates).\n\n"
+                f"{table}\n\n- {verdict}\n")
+        print(f"appended to {append_run('## payments', body)}")
+    record_target("payments", f"sustained signed webhooks, {args.duration} s per rate: highest rate with p95 < 100 ms",
+                  f"{best or 0}/s" + (" (ceiling not reached)" if best and best == steps[-1]["rate"] else ""),
+                  "reported", None)
 
 
 if __name__ == "__main__":

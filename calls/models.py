@@ -101,6 +101,8 @@ class CallSession(models.Model):
             # History pages, newest first, per party.
             models.Index(fields=["fan", "-requested_at", "id"], name="calls_fan_history_idx"),
             models.Index(fields=["creator", "-requested_at", "id"], name="calls_creator_history_idx"),
+            # The operations console's hourly rollups read ended calls by the hour they ended.
+            models.Index(fields=["ended_at"], condition=Q(status=CallStatus.ENDED), name="calls_ended_at_idx"),
         ]
 
     def __str__(self):

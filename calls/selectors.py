@@ -1,10 +1,11 @@
 """Reads other apps share: who is busy in a call, and a call as its parties see it."""
 
 from collections.abc import Iterable
+from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 
-from calls.models import LIVE_Q, CallSession
+from calls.models import LIVE_Q, CallSession, CallStatus
 from digis.errors import NotFound
 
 
@@ -73,3 +74,50 @@ def wallet_lines(ids: list[str], viewer) -> dict[str, dict]:
             detail = "never connected"
         lines[str(call.pk)] = {"title": f"{CallKind(call.kind).label} call with {name}", "detail": detail, "url": f"/calls/{call.pk}/"}
     return lines
+
+
+# --- for the operations console (analytics) ---------------------------------------
+
+
+def live_call_counts() -> dict[str, int]:
+    """{status: calls} over the live states only: one query on the live partial
+    index, whatever the number of ended calls."""
+    rows = CallSession.objects.filter(LIVE_Q).values_list("status").annotate(n=Count("id")).order_by()
+    return {status: n for status, n in rows}
+
+
+def calls_ended_between(start, end):
+    """Calls that ended in [start, end), as plain rows for analytics' rollups:
+    (ended_at, creator_id, end_reason, answered, connected, active_seconds)."""
+    return (
+        CallSession.objects.filter(status=CallStatus.ENDED, ended_at__gte=start, ended_at__lt=end)
+        .annotate(answered=ExpressionWrapper(Q(accepted_at__isnull=False), output_field=BooleanField()))
+        .annotate(connected=ExpressionWrapper(Q(active_at__isnull=False), output_field=BooleanField()))
+        .values_list("ended_at", "creator_id", "end_reason", "answered", "connected", "active_seconds")
+        .order_by()
+    )
+
+
+# A call never lasts a week: bounding the start lets the per-creator history
+# index serve a search by end time.
+_LONGEST_CALL = timedelta(days=7)
+
+
+def connected_seconds_by_creator(creator_ids: Iterable, start, end) -> dict[str, list[int]]:
+    """{creator id: [seconds both were present, per call]} for these creators'
+    connected calls that ended in [start, end) (the console's per-creator median)."""
+    ids = [str(creator_id) for creator_id in creator_ids]
+    if not ids:
+        return {}
+    rows = (
+        CallSession.objects.filter(
+            creator_id__in=ids, status=CallStatus.ENDED, active_at__isnull=False, ended_at__gte=start, ended_at__lt=end,
+            requested_at__gte=start - _LONGEST_CALL, requested_at__lt=end,
+        )
+        .values_list("creator_id", "active_seconds")
+        .order_by()
+    )
+    out: dict[str, list[int]] = {}
+    for creator_id, seconds in rows:
+        out.setdefault(str(creator_id), []).append(seconds)
+    return out

@@ -1,7 +1,7 @@
 """Creator profiles, the curated category list and follows.
 
 Invariants the database enforces (Python gives the friendly message first):
-- rates and message price are whole tokens > 0, a call lasts at least a minute;
+- rates are whole tokens > 0, a message price >= 0 (0: free), a call lasts at least a minute;
 - a creator has at most MAX_CATEGORIES categories: each pick takes one of the
   positions 1..5, unique per profile, so a sixth row has nowhere to go (this
   holds on SQLite too, and under concurrent writers);
@@ -47,13 +47,20 @@ class CreatorProfile(models.Model):
     # Whole tokens. Calls are billed per minute of these rates.
     video_call_rate = models.PositiveIntegerField(default=60, help_text="Tokens per minute of video call.")
     voice_call_rate = models.PositiveIntegerField(default=30, help_text="Tokens per minute of voice call.")
-    message_price = models.PositiveIntegerField(default=10, help_text="Tokens per paid message.")
+    message_price = models.PositiveIntegerField(default=10, help_text="Tokens per fan message (0: free).")
+    # With the paying_fans policy: the tokens a fan must have spent with this
+    # creator before writing (at least 1, whatever this says).
+    message_min_spend = models.PositiveIntegerField(default=0, help_text="Tokens a fan must have spent to write (paying fans only).")
     min_call_minutes = models.PositiveSmallIntegerField(default=1)
     do_not_disturb = models.BooleanField(default=False)
     message_policy = models.CharField(max_length=16, choices=MessagePolicy.choices, default=MessagePolicy.ANYONE)
     # Denormalised for the "popular" sort; only creators.services.follow/unfollow
     # change it, in the same transaction as the Follow row.
     follower_count = models.PositiveIntegerField(default=0)
+    # Set while moderation hides the profile (reported by several people and
+    # waiting for review, or taken down): it is then listed nowhere public.
+    # Only creators.services.set_profile_hidden changes it.
+    hidden_at = models.DateTimeField(null=True, blank=True)
     categories = models.ManyToManyField(Category, through="CreatorCategory", related_name="creators", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -62,7 +69,7 @@ class CreatorProfile(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(video_call_rate__gt=0), name="creators_video_call_rate_positive"),
             models.CheckConstraint(condition=Q(voice_call_rate__gt=0), name="creators_voice_call_rate_positive"),
-            models.CheckConstraint(condition=Q(message_price__gt=0), name="creators_message_price_positive"),
+            models.CheckConstraint(condition=Q(message_price__gte=0), name="creators_message_price_non_negative"),
             models.CheckConstraint(condition=Q(min_call_minutes__gte=1), name="creators_min_call_minutes_gte_1"),
             models.CheckConstraint(
                 condition=Q(message_policy__in=MessagePolicy.values), name="creators_message_policy_valid"

@@ -50,13 +50,15 @@ def _card_ttl() -> int:
 
 
 def listed_profiles():
-    """Profiles that may appear anywhere public: active, not banned, not deleted creators."""
+    """Profiles that may appear anywhere public: active, not banned, not deleted
+    creators whose profile moderation has not hidden."""
     now = timezone.now()
     return CreatorProfile.objects.filter(
         Q(user__banned_at__isnull=True) | Q(user__banned_until__lte=now),
         user__is_active=True,
         user__role="creator",
         user__deleted_at__isnull=True,
+        hidden_at__isnull=True,
     )
 
 
@@ -139,6 +141,7 @@ def _build_card(profile: CreatorProfile) -> dict:
         "message_price": profile.message_price,
         "min_call_minutes": profile.min_call_minutes,
         "message_policy": profile.message_policy,
+        "message_min_spend": profile.message_min_spend,
         "do_not_disturb": profile.do_not_disturb,
         "follower_count": profile.follower_count,
         "categories": [

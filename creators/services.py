@@ -17,13 +17,15 @@ from creators.exceptions import CannotFollowSelf, CreatorNotFound, NotACreator, 
 from creators.models import MAX_CATEGORIES, Category, CreatorCategory, CreatorProfile, Follow, MessagePolicy
 from digis.errors import InvalidInput
 
-CARD_CACHE_KEY = "creators:card:v1:{}"
+CARD_CACHE_KEY = "creators:card:v2:{}"  # v2: cards carry message_min_spend
 # Changes whenever any card changes; anonymous Explore responses cached with
 # an older value are rebuilt (selectors.anonymous_explore_cached).
 EXPLORE_GENERATION_KEY = "creators:explore_generation:v1"
 
 # Fields a creator may change on their own profile, and their limits.
 TOKEN_FIELDS = {"video_call_rate", "voice_call_rate", "message_price"}
+# Token amounts that may be 0 (a free message; no spend required).
+ZERO_ALLOWED = {"message_price", "message_min_spend"}
 MAX_TOKENS = 1_000_000
 MAX_CALL_MINUTES = 240
 TEXT_LIMITS = {"display_name": 80, "bio": 1000}
@@ -31,6 +33,7 @@ EDITABLE_FIELDS = TOKEN_FIELDS | set(TEXT_LIMITS) | {
     "min_call_minutes",
     "do_not_disturb",
     "message_policy",
+    "message_min_spend",
     "avatar",
     "cover",
 }
@@ -104,10 +107,11 @@ def _clean_changes(changes: dict) -> dict:
     errors = {}
     clean = {}
     for name, value in changes.items():
-        if name in TOKEN_FIELDS or name == "min_call_minutes":
+        if name in TOKEN_FIELDS or name in ZERO_ALLOWED or name == "min_call_minutes":
             upper = MAX_CALL_MINUTES if name == "min_call_minutes" else MAX_TOKENS
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= upper:
-                errors[name] = [f"Must be a whole number from 1 to {upper}."]
+            lower = 0 if name in ZERO_ALLOWED else 1
+            if isinstance(value, bool) or not isinstance(value, int) or not lower <= value <= upper:
+                errors[name] = [f"Must be a whole number from {lower} to {upper}."]
                 continue
         elif name in TEXT_LIMITS:
             if not isinstance(value, str) or len(value.strip()) > TEXT_LIMITS[name]:
@@ -220,4 +224,29 @@ def unfollow_creator(*, follower, creator_user_id) -> bool:
             return False
         CreatorProfile.objects.filter(pk=creator_user_id).update(follower_count=F("follower_count") - 1)
         invalidate_creator_cache(user_id=creator_user_id)
+    return True
+
+
+# --- moderation -------------------------------------------------------------------
+
+
+def set_profile_hidden(*, user_id, hidden: bool) -> bool:
+    """Hide the creator's profile from everything public (Explore, search, the
+    profile page) or show it again. Called by moderation's hide hooks inside
+    their transaction. Idempotent; returns False when the user has no profile.
+    """
+    from django.utils import timezone
+
+    profiles = CreatorProfile.objects.filter(user_id=user_id)
+    if not profiles.exists():
+        return False
+    if hidden:
+        profiles.filter(hidden_at__isnull=True).update(hidden_at=timezone.now())
+    else:
+        profiles.filter(hidden_at__isnull=False).update(hidden_at=None)
+    invalidate_creator_cache(user_id=user_id)
+    # The "all creators" list the online sweep walks is cached separately.
+    from creators.selectors import CREATOR_IDS_CACHE_KEY
+
+    cache.delete(CREATOR_IDS_CACHE_KEY)
     return True

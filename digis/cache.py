@@ -209,3 +209,19 @@ class SharedPoolRedisCache(RedisCache):
         except UNAVAILABLE as exc:
             availability.failed(exc)
             raise
+
+    def raw_redis_client(self):
+        """The shared ``redis.Redis`` client, for data structures the cache API
+        lacks (``digis.realtime.online_set``'s sorted set), or None while this
+        process holds Redis for away (the caller uses its local stand-in, as the
+        cache does). Keys go through ``make_key`` so the prefix still applies.
+        A caller whose command fails with ``UNAVAILABLE`` reports it through
+        ``redis_unavailable``."""
+        if redis_cache_down():
+            return None
+        return self._cache.get_client(write=True)
+
+
+def redis_unavailable(exc: Exception) -> None:
+    """A raw Redis command failed because Redis is away: the cache's calls go local too."""
+    availability.failed(exc)

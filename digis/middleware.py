@@ -19,6 +19,11 @@ from digis.request_context import make_request_id, reset_request_id, set_request
 access_logger = logging.getLogger("digis.access")
 slow_query_logger = logging.getLogger("digis.slow_query")
 
+# Called after every request as observer(request, response, duration_ms). A
+# feature app registers here from its AppConfig.ready (analytics: per-route
+# latency and active users); an observer must be cheap and must never raise.
+request_observers: list = []
+
 
 class RequestIDMiddleware:
     """Adopt a sane incoming X-Request-ID or make one; echo it on the response."""
@@ -81,6 +86,8 @@ class AccessLogMiddleware:
                 "user_id": str(user.pk) if user is not None and user.is_authenticated else None,
             },
         )
+        for observe in request_observers:
+            observe(request, response, duration_ms)
         return response
 
 

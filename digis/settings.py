@@ -587,6 +587,28 @@ if env.bool("CREATORS_BENCH_URLS", default=False):
     ROOT_URLCONF = "creators.bench_urls"
 
 # --- messaging ---
+# A fan's paid message is held in escrow until the creator replies; unanswered
+# this many hours, the periodic job refunds it in full.
+MESSAGE_REPLY_WINDOW_H = env.int("MESSAGE_REPLY_WINDOW_H", default=72)
+MESSAGE_MAX_CHARS = env.int("MESSAGE_MAX_CHARS", default=2000)
+# A sender may delete their own message for both people this long after sending.
+MESSAGE_DELETE_WINDOW_S = env.int("MESSAGE_DELETE_WINDOW_S", default=15 * 60)
+# Messages one person may send per minute (over the API, the socket and the pages together).
+MESSAGE_RATE_PER_MINUTE = env.int("MESSAGE_RATE_PER_MINUTE", default=30)
+MESSAGE_BROADCASTS_PER_HOUR = env.int("MESSAGE_BROADCASTS_PER_HOUR", default=3)
+# Recipients per broadcast delivery task (one transaction each).
+MESSAGE_BROADCAST_BATCH = env.int("MESSAGE_BROADCAST_BATCH", default=500)
+MESSAGE_IMAGE_MAX_BYTES = env.int("MESSAGE_IMAGE_MAX_BYTES", default=8 * 1024 * 1024)
+MESSAGE_IMAGE_MAX_SIDE_PX = 1600
+# A broadcast's and a live stream's fields are both named "audience": the schema names each enum
+# (otherwise drf-spectacular picks hashed names and warns, which the schema test refuses).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    BroadcastAudienceEnum="messaging.models.Broadcast.Audience", StreamAudienceEnum="streaming.models.Audience",
+)
+CELERY_BEAT_SCHEDULE["messaging-refund-due"] = {
+    "task": "messaging.tasks.refund_due_messages",
+    "schedule": env.float("MESSAGE_EXPIRY_SWEEP_S", default=60.0),
+}
 
 # --- streaming ---
 # Room fan-out (digis/realtime/rooms.py): "process" sends a room's event once
@@ -699,5 +721,27 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
 )
 
 # --- moderation ---
+# Content reported by this many different people is hidden until a moderator
+# reviews it (0 turns automatic hiding off).
+MODERATION_AUTO_HIDE_REPORTS = env.int("MODERATION_AUTO_HIDE_REPORTS", default=3)
+# Reports one person may file per hour (the API answers 429 report_rate_limited).
+MODERATION_REPORTS_PER_HOUR = env.int("MODERATION_REPORTS_PER_HOUR", default=10)
+# Two serializers show a report's status: one enum in the schema, named for it.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["ReportStatusEnum"] = "moderation.models.ReportStatus"
 
 # --- analytics ---
+# The console's days are days in this zone; rollups are stored per UTC hour.
+ANALYTICS_TIME_ZONE = env("ANALYTICS_TIME_ZONE", default="UTC")
+# Each web process writes its per-route latencies and active users this often
+# (a background thread; 0 = only when flushed explicitly, as the tests do).
+ANALYTICS_FLUSH_S = env.float("ANALYTICS_FLUSH_S", default=0.0 if TESTING else 10.0)
+# The rollup job fills hours that ended at least this long ago, recomputes the
+# last ANALYTICS_REFILL_HOURS on every run (late writes), a chunk per transaction.
+ANALYTICS_FILL_LAG_S = env.int("ANALYTICS_FILL_LAG_S", default=300)
+ANALYTICS_REFILL_HOURS = env.int("ANALYTICS_REFILL_HOURS", default=2)
+ANALYTICS_FILL_CHUNK_HOURS = env.int("ANALYTICS_FILL_CHUNK_HOURS", default=24)
+ANALYTICS_FILL_CHUNK_DAYS = env.int("ANALYTICS_FILL_CHUNK_DAYS", default=31)
+CELERY_BEAT_SCHEDULE["analytics-fill"] = {
+    "task": "analytics.tasks.fill_rollups",
+    "schedule": env.float("ANALYTICS_FILL_EVERY_S", default=300.0),
+}

@@ -4,7 +4,7 @@ Each returns human-readable problems naming the offending rows; an empty list
 means the ledger is consistent.
 """
 
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TransactionKind
@@ -104,6 +104,60 @@ def payouts_clearing_reconciles() -> list[str]:
     return problems
 
 
+def message_escrow() -> list[str]:
+    """The message escrow holds exactly the holds not yet settled; each hold is settled
+    at most once, by a settlement that moves exactly the held amount out of the
+    shard the hold put it in."""
+    problems = []
+    escrow = Q(account__kind=AccountKind.SYSTEM, account__system_code=SystemAccount.MESSAGE_ESCROW)
+    settlement_kinds = [TransactionKind.MESSAGE_RELEASE, TransactionKind.MESSAGE_REFUND]
+    settled = Transaction.objects.filter(original_id=OuterRef("transaction_id"), kind__in=settlement_kinds)
+    outstanding = (
+        Entry.objects.filter(escrow, transaction__kind=TransactionKind.MESSAGE_HOLD, amount__gt=0)
+        .filter(~Exists(settled))
+        .aggregate(t=Sum("amount"))["t"]
+        or 0
+    )
+    balance = Account.objects.filter(kind=AccountKind.SYSTEM, system_code=SystemAccount.MESSAGE_ESCROW).aggregate(
+        t=Sum("balance")
+    )["t"] or 0
+    if balance != outstanding:
+        problems.append(f"message escrow holds {balance}, but unsettled holds add up to {outstanding}")
+    for account in Account.objects.filter(kind=AccountKind.SYSTEM, system_code=SystemAccount.MESSAGE_ESCROW, balance__lt=0):
+        problems.append(f"account {account.pk} ({account}): message escrow shard below zero ({account.balance})")
+    twice = (
+        Transaction.objects.filter(kind__in=settlement_kinds)
+        .values("original_id")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    for row in twice[:1000]:
+        problems.append(f"hold {row['original_id']}: settled {row['n']} times")
+    hold_credit = Entry.objects.filter(escrow, transaction_id=OuterRef("transaction__original_id"), amount__gt=0)
+    mismatched = (
+        Entry.objects.filter(escrow, transaction__kind__in=settlement_kinds)
+        .annotate(
+            held=Subquery(hold_credit.values("amount")[:1]),
+            held_in=Subquery(hold_credit.values("account_id")[:1]),
+            original_kind=F("transaction__original__kind"),
+        )
+        .filter(
+            Q(original_kind__isnull=True)
+            | ~Q(original_kind=TransactionKind.MESSAGE_HOLD)
+            | Q(held__isnull=True)
+            | ~Q(amount=-F("held"))
+            | ~Q(account_id=F("held_in"))
+        )
+    )
+    for entry in mismatched.order_by("id")[:1000]:
+        problems.append(
+            f"transaction {entry.transaction_id}: settles {entry.original_kind or 'nothing'} "
+            f"{entry.transaction.original_id} with {entry.amount} on account {entry.account_id}, "
+            f"but the hold put {entry.held} on {entry.held_in}"
+        )
+    return problems
+
+
 def ticket_refunds() -> list[str]:
     """A live-stream ticket is refunded at most once, in full, and only a ticket is (streaming)."""
     problems = []
@@ -133,14 +187,18 @@ CHECKS = {
     "no negative wallets": negative_wallets,
     "system accounts reconcile": system_reconciliation,
     "payouts clearing reconciles": payouts_clearing_reconciles,
+    "message escrow reconciles": message_escrow,
     "ticket refunds": ticket_refunds,
 }
 
 
-def register_check(name: str, check) -> None:
-    """Add a feature app's consistency check of its own records against the
-    ledger (called from its AppConfig.ready(); the ledger imports no feature app).
-    Registered checks run with the ledger's in `ledger_check` and the hourly job."""
+def register(name: str, check) -> None:
+    """Add a feature app's invariant over the money it moves (from its AppConfig.ready).
+
+    ``check()`` returns problems as strings, like the checks above. The ledger
+    cannot import feature apps, so they bring their own cross-checks (messaging:
+    "messages held match the escrow").
+    """
     CHECKS[name] = check
 
 

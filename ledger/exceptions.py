@@ -101,3 +101,11 @@ class PayoutClosed(Conflict):
     code = "payout_closed"
     status_code = 409
     default_message = "This payout was already paid or returned."
+
+
+class AlreadySettled(Conflict):
+    """A paid message's hold was already released or refunded (each is settled once)."""
+
+    code = "hold_already_settled"
+    status_code = 409
+    default_message = "This held payment has already been settled."

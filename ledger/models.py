@@ -138,6 +138,12 @@ class Transaction(models.Model):
             models.UniqueConstraint(
                 fields=["reversal_of"], condition=Q(reversal_of__isnull=False), name="ledger_reversed_at_most_once"
             ),
+            # A paid message's hold is released or refunded once, never both
+            # (ledger.services, "message escrow"): one settlement per hold.
+            models.UniqueConstraint(
+                fields=["original"], condition=Q(kind__in=["message_release", "message_refund"]),
+                name="ledger_hold_settled_once",
+            ),
         ]
         # Every index here is maintained on each of the ledger's inserts, so
         # only the ones a query uses, and partial where most rows are NULL.

@@ -1,12 +1,13 @@
 """Reads of the ledger shared by the API, the wallet page and the checks. All exact (from the database)."""
 
 import datetime as dt
+from collections import defaultdict
 
-from django.db.models import Q, Sum
+from django.db.models import Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from ledger.models import Account, AccountKind, Entry, SystemAccount, TransactionKind
+from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TransactionKind
 
 SYSTEM_LABELS = {
     SystemAccount.STRIPE_CLEARING: "Card payment",
@@ -14,6 +15,7 @@ SYSTEM_LABELS = {
     SystemAccount.PAYOUTS_CLEARING: "Payout",
     SystemAccount.REFUNDS: "Refund / chargeback",
     SystemAccount.PROMOTIONS: "Digis",
+    SystemAccount.MESSAGE_ESCROW: "Held for a paid message",
 }
 
 
@@ -335,3 +337,43 @@ def period_totals(*, user, days: int = 30) -> list[dict]:
         row = by_day.get(day, {})
         out.append({"day": day, "spent": -int(row.get("spent") or 0), "earned": int(row.get("earned") or 0)})
     return out
+
+
+# --- what fans have spent with a creator (messaging's spend-gated rules) ------------
+
+_PAID_TO_CREATOR_KINDS = (
+    TransactionKind.CALL_CHARGE, TransactionKind.MESSAGE_CHARGE, TransactionKind.TIP, TransactionKind.TICKET,
+)
+_REFUNDS_OF_PAID = (TransactionKind.REFUND, TransactionKind.CALL_REFUND, TransactionKind.TICKET_REFUND)
+
+
+def spent_with_creator(*, creator, fan_ids=None) -> dict:
+    """Tokens each fan has paid ``creator`` (user id -> tokens, only fans with a net spend > 0).
+
+    Counts what the fan's wallet paid in charges whose earnings went to the
+    creator (calls, tips, tickets), minus refunds of those charges, plus paid
+    messages the creator answered (holds released to the creator). Held and
+    refunded messages do not count. ``fan_ids`` narrows it to those fans.
+    Exact, from the ledger; three aggregate queries keyed by the creator's
+    earnings entries.
+    """
+    earnings = Account.objects.filter(user_id=creator.pk, kind=AccountKind.EARNINGS).values_list("pk", flat=True).first()
+    if earnings is None:
+        return {}
+    to_creator = Entry.objects.filter(account_id=earnings, amount__gt=0)
+    charges = to_creator.filter(transaction__kind__in=_PAID_TO_CREATOR_KINDS).values("transaction_id")
+    released_holds = Transaction.objects.filter(
+        kind=TransactionKind.MESSAGE_RELEASE, id__in=Subquery(to_creator.values("transaction_id"))
+    ).values("original_id")
+    wallets = Entry.objects.filter(account__kind=AccountKind.WALLET)
+    if fan_ids is not None:
+        wallets = wallets.filter(account__user_id__in=list(fan_ids))
+    totals: dict = defaultdict(int)
+    for queryset, sign in (
+        (wallets.filter(amount__lt=0, transaction_id__in=Subquery(charges)), -1),
+        (wallets.filter(amount__gt=0, transaction__kind__in=_REFUNDS_OF_PAID, transaction__original_id__in=Subquery(charges)), -1),
+        (wallets.filter(amount__lt=0, transaction__kind=TransactionKind.MESSAGE_HOLD, transaction_id__in=Subquery(released_holds)), -1),
+    ):
+        for user_id, total in queryset.values("account__user_id").annotate(total=Sum("amount")).values_list("account__user_id", "total"):
+            totals[user_id] += sign * int(total or 0)
+    return {user_id: total for user_id, total in totals.items() if total > 0}

@@ -34,7 +34,8 @@ import re
 import uuid
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import psycopg
 from django.conf import settings
@@ -44,6 +45,7 @@ from django.db.models import F, Q, Sum
 from digis.errors import InvalidInput
 from ledger.exceptions import (
     AlreadyReversed,
+    AlreadySettled,
     ExceedsPayable,
     IdempotencyConflict,
     InsufficientFunds,
@@ -804,6 +806,242 @@ def rebuild_balances(*, dry_run: bool = False) -> list[tuple[Account, int, int]]
     return drifts
 
 
+# --- message escrow (paid direct messages) -------------------------------------------
+#
+# A fan's paid message is held, not taken. hold_message_payment moves its price
+# from the fan's wallet to the message_escrow system account (sharded by key
+# like the fee account, so concurrent paid messages do not queue on one row).
+# Each hold is settled exactly once, by release_message_payments (escrow -> the
+# creator's pending earnings + the platform fee, split as charge_with_fee
+# splits, floored in the creator's favour) or refund_message_payments (escrow ->
+# the fan's wallet, in full). A settlement points at its hold
+# (Transaction.original) and the database allows one settlement per hold
+# (ledger_hold_settled_once); ledger.checks proves the escrow holds exactly
+# the unsettled holds. The caller (messaging) decides *which* holds to settle
+# by compare-and-swap on its own rows, in the same transaction.
+
+HOLD_SETTLEMENT_KINDS = (TransactionKind.MESSAGE_RELEASE, TransactionKind.MESSAGE_REFUND)
+
+
+@dataclass(frozen=True)
+class HoldSettlement:
+    """One hold to settle: the hold transaction (or its id), the settlement's own key, a reference."""
+
+    hold: Transaction | int
+    idempotency_key: str
+    reference: str = ""
+
+
+def hold_message_payment(*, payer, amount: int, idempotency_key: str, reference: str = "") -> Transaction:
+    """Hold ``amount`` tokens of the payer's wallet in the message escrow.
+
+    Atomic, idempotent by key (a resend with the same key returns the first
+    hold and moves nothing), the payer's wallet locked and checked after the
+    lock. Raises InsufficientFunds (nothing written), WalletFrozen (the payer
+    owes a debt), IdempotencyConflict. On PostgreSQL one ledger_post() call.
+    """
+    _check_key(idempotency_key)
+    _check_amount(amount)
+    if getattr(payer, "pk", None) is None:
+        raise InvalidTransfer("The payer must be a user.")
+    shard = fee_shard_for(idempotency_key)
+    fingerprint = _fingerprint("message_hold", payer.pk, amount, reference)
+    if _post_in_database():
+        return _post_legs(
+            kind=TransactionKind.MESSAGE_HOLD, idempotency_key=idempotency_key, fingerprint=fingerprint,
+            reference=reference, frozen_leg=1,
+            legs=[_user_leg(payer, AccountKind.WALLET, -amount), _system_leg(SystemAccount.MESSAGE_ESCROW, shard, amount)],
+        )
+    wallet = open_wallet(user=payer)
+    escrow = system_account(SystemAccount.MESSAGE_ESCROW, shard=shard)
+
+    def plan():
+        locked = lock_accounts([wallet.pk], with_debt=True)
+        _ensure_not_frozen(locked[wallet.pk])
+        return [(locked[wallet.pk], -amount), (escrow, amount)]
+
+    return _post(
+        kind=TransactionKind.MESSAGE_HOLD, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+        reference=reference,
+    )
+
+
+@dataclass(frozen=True)
+class _Hold:
+    tx: Transaction
+    wallet: Account  # the payer's wallet (debited by the hold)
+    escrow: Account  # the escrow shard the hold credited
+    amount: int
+
+
+def _holds(settlements: Sequence[HoldSettlement]) -> list[_Hold]:
+    """The holds being settled, with their wallet and escrow entries (two queries)."""
+    for settlement in settlements:
+        _check_key(settlement.idempotency_key)
+    ids = [s.hold.pk if isinstance(s.hold, Transaction) else s.hold for s in settlements]
+    if any(isinstance(pk, bool) or not isinstance(pk, int) for pk in ids):
+        raise InvalidTransfer("No such ledger transaction.", code="transaction_not_found")
+    found = {tx.pk: tx for tx in Transaction.objects.filter(pk__in=ids)}
+    parts: dict[int, dict] = defaultdict(dict)
+    for entry in Entry.objects.filter(transaction_id__in=ids).select_related("account"):
+        if entry.account.kind == AccountKind.WALLET and entry.amount < 0:
+            parts[entry.transaction_id]["wallet"] = entry.account
+        elif entry.account.system_code == SystemAccount.MESSAGE_ESCROW and entry.amount > 0:
+            parts[entry.transaction_id]["escrow"] = entry.account
+            parts[entry.transaction_id]["amount"] = entry.amount
+    holds = []
+    for pk in ids:
+        tx = found.get(pk)
+        if tx is None:
+            raise InvalidTransfer("No such ledger transaction.", code="transaction_not_found")
+        if tx.kind != TransactionKind.MESSAGE_HOLD or set(parts[pk]) != {"wallet", "escrow", "amount"}:
+            raise NotReversible("Only a message hold can be released or refunded.")
+        holds.append(_Hold(tx=tx, **parts[pk]))
+    return holds
+
+
+def _post_settlements(*, kind: str, settlements, holds, wallets, system_accounts, legs_for, fingerprint_for, memo=""):
+    """Post one settlement per hold, in one savepoint.
+
+    Lock order, as everywhere in the ledger: wallets (pk order) before system
+    accounts. Several settlements in one transaction touch several escrow and
+    fee shards; they are locked here up front in pk order, so two multi-hold
+    settlements (a reply releasing five messages, a block refunding three)
+    can never each hold a shard the other waits for.
+    """
+    results = []
+    with transaction.atomic():
+        locked_wallets = lock_accounts(account.pk for account in wallets)
+        lock_accounts(account.pk for account in system_accounts)
+        for settlement, hold in zip(settlements, holds):
+            def plan(hold=hold, settlement=settlement):
+                settled = Transaction.objects.filter(original=hold.tx, kind__in=HOLD_SETTLEMENT_KINDS).exclude(
+                    idempotency_key=settlement.idempotency_key
+                )
+                if settled.exists():
+                    raise AlreadySettled(transaction_id=hold.tx.pk)
+                return legs_for(hold, locked_wallets)
+
+            try:
+                tx = _post(
+                    kind=kind, idempotency_key=settlement.idempotency_key, fingerprint=fingerprint_for(hold),
+                    plan=plan, reference=settlement.reference or hold.tx.reference, memo=memo, original=hold.tx,
+                )
+            except IntegrityError:
+                # The one-settlement-per-hold constraint: a concurrent settlement won.
+                raise AlreadySettled(transaction_id=hold.tx.pk)
+            results.append(tx)
+    return results
+
+
+def release_message_payments(*, creator, settlements: Sequence[HoldSettlement], fee_bps: int | None = None) -> list[Transaction]:
+    """The creator answered: each hold goes to the creator's pending earnings minus the platform fee.
+
+    The split is charge_with_fee's (fee floored, so rounding favours the
+    creator), per message. Atomic (all or none), idempotent per settlement key,
+    each hold settled at most once (AlreadySettled if it was refunded or
+    released under another key). Pending earnings are credited by insert only.
+    """
+    if fee_bps is None:
+        fee_bps = int(settings.PLATFORM_FEE_BPS)
+    if isinstance(fee_bps, bool) or not isinstance(fee_bps, int) or not 0 <= fee_bps <= 10_000:
+        raise InvalidInput("fee_bps must be between 0 and 10000.", fields={"fee_bps": ["0..10000"]}, code="invalid_fee")
+    if not settlements:
+        return []
+    holds = _holds(settlements)
+    if any(hold.wallet.user_id == creator.pk for hold in holds):
+        raise InvalidTransfer("You cannot pay yourself.", code="self_payment")
+    earnings = open_earnings_account(user=creator)
+    fee_accounts = {
+        s.idempotency_key: system_account(SystemAccount.PLATFORM_FEE, shard=fee_shard_for(s.idempotency_key))
+        for s in settlements
+    }
+    keys = {hold.tx.pk: s.idempotency_key for s, hold in zip(settlements, holds)}
+
+    def legs_for(hold, _locked_wallets):
+        share, fee = split_fee(hold.amount, fee_bps)
+        return [(hold.escrow, -hold.amount), (earnings, share), (fee_accounts[keys[hold.tx.pk]], fee)]
+
+    return _post_settlements(
+        kind=TransactionKind.MESSAGE_RELEASE, settlements=settlements, holds=holds, wallets=[],
+        system_accounts=[hold.escrow for hold in holds] + list(fee_accounts.values()), legs_for=legs_for,
+        fingerprint_for=lambda hold: _fingerprint("message_release", hold.tx.pk, creator.pk, fee_bps),
+    )
+
+
+def refund_message_payments(*, settlements: Sequence[HoldSettlement], reason: str = "") -> list[Transaction]:
+    """Give held payments back in full (escrow -> each payer's wallet).
+
+    Atomic (all or none), idempotent per settlement key, each hold settled at
+    most once (AlreadySettled otherwise). Never fails for lack of funds: the
+    escrow holds exactly what was held. The refund reaches the wallet even if
+    its owner owes a debt (as refund_charge does).
+    """
+    if not settlements:
+        return []
+    holds = _holds(settlements)
+
+    def legs_for(hold, locked_wallets):
+        return [(hold.escrow, -hold.amount), (locked_wallets[hold.wallet.pk], hold.amount)]
+
+    return _post_settlements(
+        kind=TransactionKind.MESSAGE_REFUND, settlements=settlements, holds=holds,
+        wallets=[hold.wallet for hold in holds], system_accounts=[hold.escrow for hold in holds], legs_for=legs_for,
+        fingerprint_for=lambda hold: _fingerprint("message_refund", hold.tx.pk), memo=reason,
+    )
+
+
+def message_escrow_balance() -> int:
+    """Tokens held in the message escrow right now (the sum of its shards)."""
+    total = Account.objects.filter(kind=AccountKind.SYSTEM, system_code=SystemAccount.MESSAGE_ESCROW).aggregate(t=Sum("balance"))["t"]
+    return int(total or 0)
+
+
+# --- live stream tickets (streaming) ------------------------------------------------------
+# Tickets are charged with charge_with_fee(kind=TransactionKind.TICKET); this
+# gives one back. streaming.services calls it when a stream ends within
+# LIVE_TICKET_REFUND_MINUTES of its start.
+
+
+def refund_ticket(*, original, idempotency_key: str, reason: str) -> Transaction:
+    """Give a live-stream ticket back in full, at most once.
+
+    The payer's wallet gets the whole price; the creator's pending earnings and
+    the platform fee shard give back exactly what the ticket gave them. Atomic,
+    idempotent by key (the same key returns the first refund); a second refund
+    of the same ticket under another key raises AlreadyReversed (checked under
+    the payer's wallet lock, which every refund of the ticket takes). Never
+    fails for lack of creator funds: pending earnings may go negative and are
+    recovered from later earnings, as with refund_charge.
+    """
+    _check_key(idempotency_key)
+    charge = _as_transaction(original)
+    if charge.kind != TransactionKind.TICKET:
+        raise NotReversible("Only a live-stream ticket can be refunded this way.")
+    payer_entry, earnings_entry, fee_entry = _charge_parts(charge)
+    if payer_entry is None:
+        raise NotReversible("This ticket has no payer.")
+    wallet = payer_entry.account
+    fingerprint = _fingerprint("refund_ticket", charge.pk)
+
+    def plan():
+        locked = lock_accounts([wallet.pk])
+        # _post inserted this refund's own row (original=charge) before running the plan.
+        if charge.followups.exclude(idempotency_key=idempotency_key).exists() or Transaction.objects.filter(reversal_of=charge).exists():
+            raise AlreadyReversed(transaction_id=charge.pk)
+        legs = [(locked[wallet.pk], -payer_entry.amount)]
+        if earnings_entry is not None:
+            legs.append((earnings_entry.account, -earnings_entry.amount))
+        if fee_entry is not None:
+            legs.append((fee_entry.account, -fee_entry.amount))
+        return legs
+
+    return _post(
+        kind=TransactionKind.TICKET_REFUND, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
+        reference=charge.reference, memo=str(reason), original=charge,
+    )
+
+
 # --- payouts ------------------------------------------------------------------------
 # Written for payouts.services, which decides when. A payout's tokens sit in
 # payouts_clearing from its request until it is either settled (paid: clearing
@@ -909,49 +1147,4 @@ def return_payout(*, payout_id, reason: str) -> Transaction:
     return _post(
         kind=TransactionKind.PAYOUT_RETURN, idempotency_key=payout_key(payout_id, "return"), fingerprint=fingerprint,
         plan=plan, reference=request.reference, memo=str(reason), reversal_of=request,
-    )
-
-
-# --- live stream tickets (streaming) ------------------------------------------------------
-# Tickets are charged with charge_with_fee(kind=TransactionKind.TICKET); this
-# gives one back. streaming.services calls it when a stream ends within
-# LIVE_TICKET_REFUND_MINUTES of its start.
-
-
-def refund_ticket(*, original, idempotency_key: str, reason: str) -> Transaction:
-    """Give a live-stream ticket back in full, at most once.
-
-    The payer's wallet gets the whole price; the creator's pending earnings and
-    the platform fee shard give back exactly what the ticket gave them. Atomic,
-    idempotent by key (the same key returns the first refund); a second refund
-    of the same ticket under another key raises AlreadyReversed (checked under
-    the payer's wallet lock, which every refund of the ticket takes). Never
-    fails for lack of creator funds: pending earnings may go negative and are
-    recovered from later earnings, as with refund_charge.
-    """
-    _check_key(idempotency_key)
-    charge = _as_transaction(original)
-    if charge.kind != TransactionKind.TICKET:
-        raise NotReversible("Only a live-stream ticket can be refunded this way.")
-    payer_entry, earnings_entry, fee_entry = _charge_parts(charge)
-    if payer_entry is None:
-        raise NotReversible("This ticket has no payer.")
-    wallet = payer_entry.account
-    fingerprint = _fingerprint("refund_ticket", charge.pk)
-
-    def plan():
-        locked = lock_accounts([wallet.pk])
-        # _post inserted this refund's own row (original=charge) before running the plan.
-        if charge.followups.exclude(idempotency_key=idempotency_key).exists() or Transaction.objects.filter(reversal_of=charge).exists():
-            raise AlreadyReversed(transaction_id=charge.pk)
-        legs = [(locked[wallet.pk], -payer_entry.amount)]
-        if earnings_entry is not None:
-            legs.append((earnings_entry.account, -earnings_entry.amount))
-        if fee_entry is not None:
-            legs.append((fee_entry.account, -fee_entry.amount))
-        return legs
-
-    return _post(
-        kind=TransactionKind.TICKET_REFUND, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
-        reference=charge.reference, memo=str(reason), original=charge,
     )

@@ -50,9 +50,14 @@ class Report(models.Model):
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reports_assigned"
     )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    # The last action a moderator took on it (moderation.services.ACTIONS).
     outcome = models.CharField(max_length=32, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reports_resolved"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -67,7 +72,60 @@ class Report(models.Model):
         indexes = [
             models.Index(fields=["target_kind", "target_id"], name="moderation_report_target_idx"),
             models.Index(fields=["status", "created_at"], name="moderation_report_queue_idx"),
+            # A reporter's history and their hourly limit; the reported person's history.
+            models.Index(fields=["reporter", "-created_at"], name="moderation_report_reporter_idx"),
+            models.Index(fields=["target_user", "-created_at"], name="moderation_report_reported_idx"),
         ]
+        permissions = [("moderate_report", "Can work the reports queue and act on reports")]
 
     def __str__(self):
         return f"{self.reason} report on {self.target_kind}:{self.target_id}"
+
+
+class HiddenTarget(models.Model):
+    """Content hidden by moderation: automatically once enough people reported
+    it (until a moderator reviews it), or by a moderator's decision. The row
+    stays when the content is restored, as its history."""
+
+    id = models.BigAutoField(primary_key=True)
+    target_kind = models.CharField(max_length=16, choices=TargetKind.choices)
+    target_id = models.CharField(max_length=64)
+    target_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    automatic = models.BooleanField(default=False, help_text="Hidden by reports, waiting for review.")
+    hidden_at = models.DateTimeField(auto_now_add=True)
+    hidden_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    restored_at = models.DateTimeField(null=True, blank=True)
+    restored_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            # Hidden at most once at a time: concurrent reports auto-hide once.
+            models.UniqueConstraint(
+                fields=["target_kind", "target_id"], condition=Q(restored_at__isnull=True), name="moderation_hidden_once"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.target_kind}:{self.target_id} hidden"
+
+
+class PayoutFreeze(models.Model):
+    """A creator whose payouts a moderator froze. The payouts app asks
+    ``moderation.selectors.payouts_frozen(user)`` before paying anyone out."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_freezes")
+    report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    frozen_at = models.DateTimeField(auto_now_add=True)
+    frozen_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user"], condition=Q(lifted_at__isnull=True), name="moderation_one_active_freeze"),
+        ]
+
+    def __str__(self):
+        return f"payouts of {self.user_id} frozen"

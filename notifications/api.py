@@ -11,6 +11,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from digis import fields
 from digis.errors import InvalidInput
 from digis.params import parse_uuid
 from notifications import selectors, services, webpush
@@ -165,12 +166,12 @@ class PreferencesSerializer(serializers.Serializer):
 
 class PreferencesUpdateSerializer(serializers.Serializer):
     kinds = serializers.DictField(
-        child=serializers.DictField(child=serializers.BooleanField()),
+        child=serializers.DictField(child=fields.BooleanField()),
         required=False,
         help_text="Only the switches to change: {kind: {channel: bool}}.",
     )
-    filter_not_following = serializers.BooleanField(required=False)
-    filter_never_paid = serializers.BooleanField(required=False)
+    filter_not_following = fields.BooleanField(required=False)
+    filter_never_paid = fields.BooleanField(required=False)
 
 
 class PreferencesView(APIView):
@@ -209,20 +210,20 @@ class PushSubscriptionSerializer(serializers.ModelSerializer):
 
 
 class PushKeysSerializer(serializers.Serializer):
-    p256dh = serializers.CharField(max_length=128)
-    auth = serializers.CharField(max_length=64)
+    p256dh = fields.CharField(max_length=128)
+    auth = fields.CharField(max_length=64)
 
 
 class NewPushSubscriptionSerializer(serializers.Serializer):
     """What the browser's PushSubscription.toJSON() gives."""
 
-    endpoint = serializers.CharField(max_length=2048)
+    endpoint = fields.CharField(max_length=2048)
     keys = PushKeysSerializer()
-    expirationTime = serializers.IntegerField(required=False, allow_null=True)
+    expirationTime = fields.IntegerField(required=False, allow_null=True)
 
 
 class EndpointSerializer(serializers.Serializer):
-    endpoint = serializers.CharField(max_length=2048)
+    endpoint = fields.CharField(max_length=2048)
 
 
 class PushStatusView(APIView):

@@ -13,11 +13,13 @@ def _when(moment) -> str:
     return formats.date_format(moment, "DATETIME_FORMAT") + " UTC"
 
 
-def on_user_banned(*, user, actor, reason: str, until=None) -> None:
+def on_user_banned(*, user, actor, reason: str, until=None, notice: str | None = None) -> None:
     from notifications.models import NotificationKind
     from notifications.services import notify
 
-    if until is None:
+    if notice:  # the caller's words (moderation: what was reviewed, not the audit reason)
+        text = notice
+    elif until is None:
         text = f"Your account was banned by a moderator. Reason: {reason}"
     else:
         text = f"Your account is suspended until {_when(until)}. Reason: {reason}"

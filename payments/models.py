@@ -108,6 +108,8 @@ class Purchase(models.Model):
             models.Index(fields=["user", "-created_at"], name="payments_purchase_user_idx"),
             # The expiry sweep reads only purchases that may still be paid.
             models.Index(fields=["created_at"], condition=Q(status__in=["pending", "failed"]), name="payments_purchase_open_idx"),
+            # The operations console's hourly rollups read purchases by when they were paid.
+            models.Index(fields=["succeeded_at"], condition=Q(succeeded_at__isnull=False), name="payments_purchase_paid_idx"),
         ]
         constraints = [
             models.UniqueConstraint(

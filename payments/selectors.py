@@ -45,3 +45,18 @@ def wallet_lines(ids: list[str], viewer) -> dict[str, dict]:
         str(purchase.pk): {"detail": f"{purchase.package.name} · {purchase.amount_display}", "url": f"/wallet/purchases/{purchase.pk}/"}
         for purchase in purchases_of(viewer).filter(pk__in=valid)
     }
+
+
+# --- for the operations console (analytics rollups) ------------------------------
+
+
+def card_purchases_between(start, end):
+    """Credited card purchases whose payment succeeded in [start, end):
+    (succeeded_at, currency, amount_cents, tokens) rows, for analytics' rollups."""
+    from payments.models import CREDITED_STATES
+
+    return (
+        Purchase.objects.filter(succeeded_at__gte=start, succeeded_at__lt=end, status__in=[s.value for s in CREDITED_STATES])
+        .values_list("succeeded_at", "currency", "amount_cents", "tokens")
+        .order_by()
+    )

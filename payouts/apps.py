@@ -8,7 +8,7 @@ class PayoutsConfig(AppConfig):
         # Explicit hooks, no signals: payments routes Stripe Connect's events
         # here and ledger_check runs our reconciliation with its own; neither
         # imports payouts.
-        from ledger.checks import register_check
+        from ledger.checks import register as register_check
         from payments.services import register_event_handler
         from payouts import checks, services
 

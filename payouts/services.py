@@ -40,6 +40,7 @@ from digis.realtime.events import send_event_on_commit
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.exceptions import ExceedsPayable
+from moderation import selectors as moderation_selectors
 from notifications.models import NotificationKind
 from notifications.services import notify
 from payouts import bank, gateway, selectors
@@ -97,6 +98,8 @@ def stop_reason(user) -> str:
     debt = ledger_selectors.debt_of(user=user)
     if debt > 0:
         return f"You owe {debt:,} tokens after a refund or chargeback, so payouts are stopped until it is settled."
+    if moderation_selectors.payouts_frozen(user):
+        return "Your payouts are on hold while moderators review reports about your account."
     return ""
 
 

@@ -19,7 +19,7 @@ def _resolve_reported_stream(target_id: str, reporter):
     return stream.host, str(stream.pk)
 
 
-def _host_banned(*, user, actor, reason, until):
+def _host_banned(*, user, actor, reason, until, notice=None):
     """A banned creator's live stream ends (after the ban commits; no I/O inside accounts' transaction)."""
     from django.db import transaction
 

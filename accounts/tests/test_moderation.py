@@ -82,7 +82,9 @@ def test_who_may_ban_whom(alice, mallory, moderator):
 
 def test_moderators_group_has_exactly_the_moderation_permissions(moderator):
     perms = set(Group.objects.get(name="moderators").permissions.values_list("content_type__app_label", "codename"))
-    assert perms == {("accounts", "view_user"), ("accounts", "ban_user"), ("accounts", "view_block"), ("accounts", "view_auditentry")}
+    # (moderation/migrations/0003 adds the reports queue: moderation.moderate_report)
+    assert perms == {("accounts", "view_user"), ("accounts", "ban_user"), ("accounts", "view_block"), ("accounts", "view_auditentry"),
+                     ("moderation", "moderate_report")}
     assert not any(app == "ledger" for app, _ in perms)
     assert moderator.has_perm("accounts.ban_user") and not moderator.has_perm("accounts.change_user")
 

@@ -44,7 +44,7 @@ def creator_card(card: dict) -> str:
         f'<li class="card creator-card"><a class="card-link" href="{href}">{avatar}<strong>{_e(card["name"])}</strong>'
         f'<span class="muted">@{username}</span><span>{live}{badge}</span>'
         f'<span class="muted">{int(card["video_call_rate"])} tokens/min · {followers} follower{"" if followers == 1 else "s"}</span>'
-        f"</a>{tags}</li>"
+        f'</a>{tags}<p class="card-actions"><a class="card-message" href="/messages/to/{username}/" data-message-to="{username}">Message</a></p></li>'
     )
 
 

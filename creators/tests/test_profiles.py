@@ -24,7 +24,7 @@ def test_ensure_creator_profile_is_idempotent_and_sets_the_role(alice):
 def test_public_page_shows_what_a_fan_needs(bob_profile, client):
     html = client.get("/@bob").content.decode()
     for needle in ["Bob Builder", "60 tokens / minute", "30 tokens / minute", "10 tokens", 'href="/explore/tag/music/"',
-                   "#music", "0 followers".replace("0 f", '0</span> f'), "/messages/bob/", "Follow", "Offline"]:
+                   "#music", "0 followers".replace("0 f", '0</span> f'), "/messages/to/bob/", "Follow", "Offline"]:
         assert needle in html, needle
     assert client.get("/@BOB").status_code == 200  # usernames are case-insensitive
     assert client.get("/@nobody").status_code == 404
@@ -147,7 +147,7 @@ def test_patch_me_needs_a_json_object(bob_profile, bob, api_as):
 def test_database_backstops_on_rates(bob_profile):
     from django.db import IntegrityError, transaction
 
-    for field, value in [("video_call_rate", 0), ("voice_call_rate", 0), ("message_price", 0), ("min_call_minutes", 0),
+    for field, value in [("video_call_rate", 0), ("voice_call_rate", 0), ("message_price", -1), ("min_call_minutes", 0),
                          ("message_policy", "nobody")]:
         with pytest.raises(IntegrityError), transaction.atomic():
             CreatorProfile.objects.filter(pk=bob_profile.pk).update(**{field: value})

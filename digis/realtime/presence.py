@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.core.cache import cache
 
+from digis.realtime import online_set
+
 
 def _key(user_id) -> str:
     return f"presence:{user_id}"
@@ -24,6 +26,7 @@ def mark_connected(user_id) -> None:
     except ValueError:  # expired between add and incr
         cache.set(key, 1, ttl)
     cache.touch(key, ttl)
+    online_set.touch(user_id, ttl)
 
 
 def mark_disconnected(user_id) -> None:
@@ -31,14 +34,18 @@ def mark_disconnected(user_id) -> None:
     try:
         remaining = cache.decr(key)
     except ValueError:
+        online_set.remove(user_id)
         return
     if remaining <= 0:
         cache.delete(key)
+        online_set.remove(user_id)
 
 
 def refresh(user_id) -> None:
     if not cache.touch(_key(user_id), settings.PRESENCE_TTL_S):
         mark_connected(user_id)
+    else:
+        online_set.touch(user_id)
 
 
 def presence_unknown() -> bool:
@@ -57,3 +64,8 @@ def online_user_ids(user_ids: Iterable) -> set[str]:
     ids = [str(user_id) for user_id in user_ids]
     found = cache.get_many([_key(user_id) for user_id in ids])
     return {user_id for user_id in ids if (found.get(_key(user_id)) or 0) > 0}
+
+
+def online_count() -> int:
+    """How many users are online now (exact, one round trip: ``online_set``)."""
+    return online_set.count()

@@ -6,6 +6,7 @@ break a backing service (stop Redis, restart PostgreSQL) put it back and wait
 for /readyz before they return, so the next test finds the site whole.
 """
 
+import itertools
 import shutil
 
 import pytest
@@ -14,6 +15,9 @@ from e2e.clients import ProxyClient
 from e2e.servers import Deployment
 
 DEMO_PASSWORD = "digis-demo-pass"
+# Each person the tests play comes from an address of their own, as people do:
+# sharing one would put every test's crawl under one per-address limit.
+_addresses = (f"198.51.100.{n % 250 + 1}" for n in itertools.count())
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,7 +44,7 @@ def deployment():
 
 @pytest.fixture
 def visitor(deployment):
-    client = ProxyClient(deployment.url())
+    client = ProxyClient(deployment.url(), client_ip=next(_addresses))
     yield client
     client.close()
 
@@ -51,7 +55,7 @@ def signed_in(deployment):
     clients = []
 
     def build(username, *, web=0):
-        client = ProxyClient(deployment.url(web=web))
+        client = ProxyClient(deployment.url(web=web), client_ip=next(_addresses))
         client.sign_in(username, DEMO_PASSWORD)
         clients.append(client)
         return client

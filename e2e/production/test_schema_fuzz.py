@@ -73,7 +73,10 @@ def test_the_api_keeps_the_promises_of_its_schema(deployment, tmp_path, who):
         token = client.token("fuzzer", "a-long-enough-secret-42")
         client.close()
     result = _fuzz(deployment, tmp_path, token=token, label=who)
-    tail = "\n".join(result.stdout.splitlines()[-120:])
-    print(tail)
-    assert result.returncode == 0, tail + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    # Every failure schemathesis found (its FAILURES section), then its summary.
+    first = next((i for i, line in enumerate(lines) if "FAILURES" in line and line.startswith("=")), len(lines))
+    report = "\n".join(lines[first:first + 400] + ["[...]"] + lines[-60:])
+    print(report)
+    assert result.returncode == 0, report + result.stderr[-3000:]
     assert not deployment.server_errors()

@@ -53,7 +53,7 @@ def test_list_and_forms_work_without_javascript(alice, bob):
     client = signed_in(bob)
     html = client.get("/notifications/").content.decode()
     assert "tip 0" in html and "tip 1" in html
-    assert html.count('action="/notifications/') == 3  # each unread one's form and "Mark all read"
+    assert html.count(' action="/notifications/') == 3  # each unread one's form and "Mark all read"
     assert html.count("Mark read<") == 3  # and the form bell.js clones for one that arrives live
     response = client.post(f"/notifications/{first.pk}/read/", {"next": "/notifications/"})
     assert response.status_code == 302 and response["Location"] == "/notifications/"

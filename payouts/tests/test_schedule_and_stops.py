@@ -10,6 +10,7 @@ from accounts.tests.factories import make_user
 from ledger import services as ledger
 from notifications.models import Notification
 from payouts import selectors, services
+from payouts.exceptions import PayoutsSuspended
 from payouts.models import Payout, PayoutSchedule, PayoutStatus, PayoutTrigger
 from payouts.tests.factories import buy_tokens, earn, manual_account
 
@@ -61,6 +62,26 @@ def test_the_schedule_skips_creators_below_the_minimum_and_tries_again_later_tha
         earn(bob, alice, 1000)
         assert services.create_scheduled_payouts() == 1
     assert Payout.objects.get().tokens == 880
+
+
+@pytest.mark.django_db
+def test_a_moderators_payout_freeze_holds_payouts_until_lifted(alice, bob, settings):
+    from moderation.models import PayoutFreeze
+
+    settings.PAYOUT_HOLD_DAYS = 0
+    staff = make_user("olivia", is_staff=True, is_superuser=True)
+    buy_tokens(alice, 1000)
+    earn(bob, alice, 1000)
+    manual_account(bob)
+    # (the row moderation.services writes when a moderator freezes payouts over a report)
+    freeze = PayoutFreeze.objects.create(user=bob, reason="reports under review", frozen_by=staff)
+
+    with pytest.raises(PayoutsSuspended, match="on hold while moderators review"):
+        services.request_payout(user=bob)
+    assert not Payout.objects.exists()
+
+    PayoutFreeze.objects.filter(pk=freeze.pk).update(lifted_at=timezone.now(), lifted_by=staff)
+    assert services.request_payout(user=bob).tokens == 800
 
 
 @pytest.mark.django_db

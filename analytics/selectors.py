@@ -1,0 +1,627 @@
+"""What the console shows: "right now", and any stat over a period of local days.
+
+A period is a run of whole days in ANALYTICS_TIME_ZONE, ending today at the
+latest. Its numbers come from three layers, so that they are exact up to now
+and cheap however long the period is:
+
+1. days the job has derived: ``DailyCount`` (one row per stat and day);
+2. later hours the job has filled: ``HourlyCount`` (grouped into local days);
+3. the minutes since the last filled hour: computed from the source tables by
+   the same functions the job uses (``analytics.sources``).
+
+Per creator there are two layers: ``CreatorDailyCount`` (today's row holds
+today up to the job's last run) and the minutes since, computed live.
+"""
+
+import contextvars
+import datetime as dt
+import importlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from analytics import figures, histogram, rollups
+from analytics.models import ActiveUser, ActiveUserDay, CreatorDailyCount, DailyCount, FillState, HourlyCount, RouteDay, RouteHour
+from analytics.sources import CREATOR_STAT_SOURCE, SOURCES, STAT_SOURCE
+from digis.errors import InvalidInput
+
+PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
+PERIOD_LABELS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "365d": "Last 365 days"}
+MAX_DAYS = 731
+GRAINS = ("day", "week", "month")
+
+
+# --- right now -------------------------------------------------------------------
+
+
+def _optional_module(name: str):
+    """Another app's module if it exists (streaming lands in parallel)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def live_stream_count() -> int | None:
+    """Live streams now, from streaming.selectors once it exists (None before)."""
+    streaming = _optional_module("streaming.selectors")
+    if streaming is None:
+        return None
+    if hasattr(streaming, "live_stream_count"):
+        return int(streaming.live_stream_count())
+    if hasattr(streaming, "live_user_ids"):
+        return len(streaming.live_user_ids(None))
+    return None
+
+
+def right_now() -> dict:
+    """Users online, live calls, calls ringing, live streams: exact, each one
+    cheap read (a Redis sorted-set count; a count over the live calls' partial
+    index; streaming's own selector)."""
+    from calls.models import CallStatus
+    from calls.selectors import live_call_counts
+    from digis.realtime import presence
+
+    calls = live_call_counts()
+    return {
+        "users_online": presence.online_count(),
+        "live_calls": sum(n for status, n in calls.items() if status != CallStatus.REQUESTED),
+        "calls_ringing": calls.get(CallStatus.REQUESTED, 0),
+        "live_streams": live_stream_count(),
+    }
+
+
+# --- periods ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.date  # first local day
+    end: dt.date  # last local day (inclusive)
+    key: str = "custom"
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "Period":
+        """The period of equal length just before this one."""
+        end = self.start - dt.timedelta(days=1)
+        return Period(start=end - dt.timedelta(days=self.days - 1), end=end, key="previous")
+
+    def bounds(self, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """[start, end) in UTC; a period reaching today ends now."""
+        start = rollups.local_midnight(self.start)
+        end = min(rollups.local_midnight(self.end + dt.timedelta(days=1)), now)
+        return start, max(start, end)
+
+    def day_list(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range(self.days)]
+
+    @property
+    def label(self) -> str:
+        if self.key in PERIOD_LABELS:
+            return PERIOD_LABELS[self.key]
+        if self.start == self.end:
+            return self.start.isoformat()
+        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+
+    def as_params(self) -> dict:
+        if self.key in PERIODS:
+            return {"period": self.key}
+        return {"period": "custom", "start": self.start.isoformat(), "end": self.end.isoformat()}
+
+
+def today() -> dt.date:
+    return timezone.now().astimezone(rollups.zone()).date()
+
+
+def _parse_date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"'{name}' must be a date (YYYY-MM-DD).", fields={name: ["Must be YYYY-MM-DD."]}, code="invalid_date")
+
+
+def parse_period(params) -> Period:
+    """?period=today|7d|30d|90d|365d, or ?period=custom&start=YYYY-MM-DD&end=YYYY-MM-DD."""
+    key = params.get("period") or "7d"
+    now_day = today()
+    if key in PERIODS:
+        return Period(start=now_day - dt.timedelta(days=PERIODS[key] - 1), end=now_day, key=key)
+    if key != "custom":
+        raise InvalidInput(
+            f"Unknown period; use one of {', '.join(PERIODS)} or custom.", fields={"period": ["Unknown period."]}, code="invalid_period"
+        )
+    start = _parse_date(params.get("start"), "start")
+    end = _parse_date(params.get("end") or now_day.isoformat(), "end")
+    if end > now_day:
+        raise InvalidInput("The period cannot end in the future.", fields={"end": ["Today at the latest."]}, code="invalid_period")
+    if start > end:
+        raise InvalidInput("The period starts after it ends.", fields={"start": ["Before the end."]}, code="invalid_period")
+    if (end - start).days + 1 > MAX_DAYS:
+        raise InvalidInput(f"A period is at most {MAX_DAYS} days.", fields={"start": [f"At most {MAX_DAYS} days."]}, code="invalid_period")
+    return Period(start=start, end=end)
+
+
+def parse_grain(params, period: Period) -> str:
+    grain = params.get("grain") or ("day" if period.days <= 62 else "week" if period.days <= 366 else "month")
+    if grain not in GRAINS:
+        raise InvalidInput("grain is day, week or month.", fields={"grain": ["day, week or month."]}, code="invalid_grain")
+    return grain
+
+
+def bucket_of(day: dt.date, grain: str) -> dt.date:
+    if grain == "week":
+        return day - dt.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+# --- the layers --------------------------------------------------------------------
+
+
+class _Memo:
+    """What one dashboard reads once: the fill states, the rollup rows of its
+    whole span (this period and the previous one), each source's live minutes."""
+
+    def __init__(self):
+        self.fill = None
+        self.live: dict = {}
+        self.live_creators: dict = {}
+        self.daily = None  # (first day, last day, rows)
+        self.hourly = None  # (from, rows)
+        self.routes: dict = {}
+
+
+_memo: contextvars.ContextVar = contextvars.ContextVar("analytics_memo", default=None)
+
+
+@dataclass(frozen=True)
+class Fill:
+    days_end: dt.date | None  # the first local day not in DailyCount
+    hours: dict  # source -> hours filled up to (UTC)
+    creators: dict  # source -> per-creator days filled up to (an instant)
+
+
+def _fill() -> Fill:
+    memo = _memo.get()
+    if memo is not None and memo.fill is not None:
+        return memo.fill
+    states = {state.source: state for state in FillState.objects.all()}
+    days = states.get(rollups.DAYS_STATE)
+    days_end = None
+    if days is not None and days.time_zone == settings.ANALYTICS_TIME_ZONE:
+        days_end = days.end_time.astimezone(rollups.zone()).date()
+    creators = {}
+    for name in SOURCES:
+        state = states.get(rollups.creator_state(name))
+        if state is not None and state.time_zone == settings.ANALYTICS_TIME_ZONE:
+            creators[name] = state.end_time
+    fill = Fill(days_end=days_end, hours={name: states[name].end_time for name in SOURCES if name in states}, creators=creators)
+    if memo is not None:
+        memo.fill = fill
+    return fill
+
+
+def _live_rows(source: str, start: dt.datetime, end: dt.datetime):
+    memo = _memo.get()
+    if memo is None:
+        return SOURCES[source].compute(start, end)
+    key = (source, start, end)
+    if key not in memo.live:
+        memo.live[key] = SOURCES[source].compute(start, end)
+    return memo.live[key]
+
+
+def _live_creator_rows(source: str, start: dt.datetime, end: dt.datetime):
+    memo = _memo.get()
+    if memo is None:
+        return SOURCES[source].compute_creators(start, end, rollups.zone())
+    key = (source, start, end)
+    if key not in memo.live_creators:
+        memo.live_creators[key] = SOURCES[source].compute_creators(start, end, rollups.zone())
+    return memo.live_creators[key]
+
+
+def _daily_rows(stats, d0: dt.date, d1: dt.date) -> list:
+    """(day, stat, subgroup, value) of DailyCount for days [d0, d1)."""
+    memo = _memo.get()
+    if memo is not None and memo.daily is not None and memo.daily[0] <= d0 and d1 <= memo.daily[1]:
+        return [row for row in memo.daily[2] if row[1] in stats and d0 <= row[0] < d1]
+    return list(DailyCount.objects.filter(stat__in=stats, day__gte=d0, day__lt=d1).values_list("day", "stat", "subgroup", "value"))
+
+
+def _hourly_rows(stats, h0: dt.datetime, h1: dt.datetime) -> list:
+    """(hour, stat, subgroup, value) of HourlyCount for hours [h0, h1)."""
+    memo = _memo.get()
+    if memo is not None and memo.hourly is not None and memo.hourly[0] <= h0:
+        return [row for row in memo.hourly[1] if row[1] in stats and h0 <= row[0] < h1]
+    return list(HourlyCount.objects.filter(stat__in=stats, hour__gte=h0, hour__lt=h1).values_list("hour", "stat", "subgroup", "value"))
+
+
+def _layers(period: Period, now: dt.datetime, source: str):
+    """(days from DailyCount, [hours from HourlyCount), [live range)) for a source."""
+    fill = _fill()
+    start, end = period.bounds(now)
+    day_stop = period.start
+    if fill.days_end is not None:
+        day_stop = max(period.start, min(period.end + dt.timedelta(days=1), fill.days_end))
+    cursor = max(start, min(end, rollups.local_midnight(day_stop)))
+    hours_end = fill.hours.get(source) or cursor
+    hourly = (cursor, max(cursor, min(end, hours_end)))
+    live = (hourly[1], max(hourly[1], end))
+    return (period.start, day_stop), hourly, live
+
+
+def stat_by_day(stats: tuple, period: Period, *, now: dt.datetime | None = None) -> dict:
+    """{local day: {(stat, subgroup): value}} over the period, for platform-wide stats."""
+    now = now or timezone.now()
+    tz = rollups.zone()
+    out: dict = defaultdict(lambda: defaultdict(int))
+    by_source = defaultdict(list)
+    for stat in stats:
+        by_source[STAT_SOURCE[stat]].append(stat)
+    for source_name, source_stats in by_source.items():
+        (d0, d1), (h0, h1), (l0, l1) = _layers(period, now, source_name)
+        if d1 > d0:
+            for day, stat, subgroup, value in _daily_rows(source_stats, d0, d1):
+                out[day][(stat, subgroup)] += value
+        if h1 > h0:
+            for hour, stat, subgroup, value in _hourly_rows(source_stats, h0, h1):
+                out[hour.astimezone(tz).date()][(stat, subgroup)] += value
+        if l1 > l0:
+            for (stat, subgroup, hour), value in _live_rows(source_name, l0, l1).items():
+                if stat in source_stats:
+                    out[hour.astimezone(tz).date()][(stat, subgroup)] += value
+    return out
+
+
+def stat_totals(stats: tuple, period: Period, *, now=None) -> dict:
+    """{(stat, subgroup): value} summed over the period."""
+    totals: dict = defaultdict(int)
+    for day_values in stat_by_day(stats, period, now=now).values():
+        for key, value in day_values.items():
+            totals[key] += value
+    return totals
+
+
+def creator_totals(stats, period: Period, *, now=None, creator_ids=None, subgroup: str | None = None,
+                   by_subgroup: bool = True) -> dict:
+    """{(stat, creator_id, subgroup): value} (or {creator_id: value}, one stat)
+    over the period, for every creator or only ``creator_ids``.
+
+    Per-creator rows are per local day (``CreatorDailyCount``); the day still
+    under way is there up to when the job last ran, and the minutes since are
+    computed live from the source.
+    """
+    now = now or timezone.now()
+    stats = (stats,) if isinstance(stats, str) else tuple(stats)
+    source = CREATOR_STAT_SOURCE[stats[0]]
+    start, end = period.bounds(now)
+    filled = _fill().creators.get(source)
+    out: dict = defaultdict(int)
+    live_from = start
+    if filled is not None and filled > start:
+        last_day = min(period.end, filled.astimezone(rollups.zone()).date())
+        rows = CreatorDailyCount.objects.filter(stat__in=stats, day__gte=period.start, day__lte=last_day)
+        if creator_ids is not None:
+            rows = rows.filter(creator_id__in=list(creator_ids))
+        if subgroup is not None:
+            rows = rows.filter(subgroup=subgroup)
+        if by_subgroup:
+            for stat, creator_id, row_subgroup, total in rows.values_list("stat", "creator_id", "subgroup").annotate(t=Sum("value")).order_by():
+                out[(stat, str(creator_id), row_subgroup)] += total
+        else:
+            for creator_id, total in rows.values_list("creator_id").annotate(t=Sum("value")).order_by():
+                out[str(creator_id)] += total
+        live_from = min(end, filled)
+    if end > live_from:
+        wanted = {str(c) for c in creator_ids} if creator_ids is not None else None
+        for (stat, creator_id, row_subgroup, _day), value in _live_creator_rows(source, live_from, end).items():
+            if stat in stats and (wanted is None or creator_id in wanted) and (subgroup is None or row_subgroup == subgroup):
+                out[(stat, creator_id, row_subgroup) if by_subgroup else creator_id] += value
+    return {key: value for key, value in out.items() if value}
+
+
+# --- the dashboard's sections ---------------------------------------------------------
+
+
+def _by_grain(days: dict, grain: str, period: Period) -> list[tuple[dt.date, dict]]:
+    buckets: dict = {}
+    for day in period.day_list():
+        buckets.setdefault(bucket_of(day, grain), defaultdict(int))
+    for day, values in days.items():
+        if period.start <= day <= period.end:
+            target = buckets[bucket_of(day, grain)]
+            for key, value in values.items():
+                target[key] += value
+    return sorted(buckets.items())
+
+
+def _only(values: dict, stat: str) -> dict:
+    return {subgroup: value for (s, subgroup), value in values.items() if s == stat}
+
+
+def revenue(period: Period, *, grain: str = "day", now=None) -> dict:
+    """Totals and a series per grain: card purchases in money, token figures from the ledger."""
+    days = stat_by_day(("ledger", "card_purchases"), period, now=now)
+    totals_ledger: dict = defaultdict(int)
+    totals_purchases: dict = defaultdict(int)
+    for values in days.values():
+        for (stat, subgroup), value in values.items():
+            (totals_ledger if stat == "ledger" else totals_purchases)[subgroup] += value
+    series = []
+    for bucket, values in _by_grain(days, grain, period):
+        figures_ = figures.revenue(_only(values, "ledger"), _only(values, "card_purchases"))
+        series.append({"start": bucket, **figures_})
+    return {"totals": figures.revenue(totals_ledger, totals_purchases), "series": series}
+
+
+def calls(period: Period, *, now=None) -> dict:
+    days = stat_by_day(("calls", "call_duration", "call_seconds"), period, now=now)
+    counts: dict = defaultdict(int)
+    durations: dict = defaultdict(int)
+    seconds = 0
+    series = []
+    for day in period.day_list():
+        values = days.get(day, {})
+        series.append({"start": day, **{outcome: values.get(("calls", outcome), 0) for outcome in (
+            "rung", "answered", "connected", "completed", "dropped", "failed")}})
+        for (stat, subgroup), value in values.items():
+            if stat == "calls":
+                counts[subgroup] += value
+            elif stat == "call_duration":
+                durations[subgroup] += value
+            elif stat == "call_seconds":
+                seconds += value
+    return {"totals": figures.calls(counts, durations, seconds), "series": series}
+
+
+def _users(ids) -> dict:
+    from accounts.models import User
+
+    return {str(u.pk): u for u in User.objects.filter(pk__in=list(ids)).only("id", "username", "display_name", "first_name", "last_name")}
+
+
+def top_creators(period: Period, *, limit: int = 10, now=None) -> list[dict]:
+    """Creators by net earnings in the period (charges less refunds, after the platform fee)."""
+    totals = creator_totals("earnings_total", period, now=now, by_subgroup=False)
+    top = sorted(totals.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    ids = [creator_id for creator_id, _ in top]
+    breakdown = creator_totals("earnings", period, now=now, creator_ids=ids) if ids else {}
+    users = _users(ids)
+    rows = []
+    for rank, (creator_id, net) in enumerate(top, start=1):
+        user = users.get(creator_id)
+        by_kind = {subgroup: value for (_stat, cid, subgroup), value in breakdown.items() if cid == creator_id}
+        rows.append({
+            "rank": rank,
+            "creator_id": creator_id,
+            "username": user.username if user else "",
+            "name": user.public_name if user else "",
+            "net_earnings": net,
+            "by_kind": dict(sorted(by_kind.items())),
+        })
+    return rows
+
+
+def creator_calls(period: Period, *, limit: int = 20, now=None) -> list[dict]:
+    """Call success per creator, the creators with the most calls first. The
+    median duration of each is exact, from their calls (calls.selectors)."""
+    from calls.selectors import connected_seconds_by_creator
+
+    now = now or timezone.now()
+    rung = creator_totals("calls", period, now=now, subgroup="rung", by_subgroup=False)
+    top = sorted(rung.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    ids = [creator_id for creator_id, _ in top]
+    if not ids:
+        return []
+    details = creator_totals(("calls", "call_seconds"), period, now=now, creator_ids=ids)
+    start, end = period.bounds(now)
+    durations = connected_seconds_by_creator(ids, start, end)
+    users = _users(ids)
+    rows = []
+    for creator_id, _ in top:
+        user = users.get(creator_id)
+        counts = {subgroup: value for (stat, cid, subgroup), value in details.items() if cid == creator_id and stat == "calls"}
+        row = {
+            "creator_id": creator_id,
+            "username": user.username if user else "",
+            "name": user.public_name if user else "",
+            **figures.calls(counts, {}, details.get(("call_seconds", creator_id, ""), 0)),
+        }
+        row["median_seconds"] = _median(durations.get(creator_id, []))
+        rows.append(row)
+    return rows
+
+
+def _median(values: list[int]) -> int | None:
+    """The lower median (a real call's duration, like the platform-wide nearest rank)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def active_users(period: Period, *, now=None) -> dict:
+    """DAU per day, and DAU/WAU/MAU as of the period's last day.
+
+    Days the job has derived come from ``DailyCount``; later days are counted
+    from ``ActiveUserDay``. As of today, WAU and MAU are counts over
+    ``ActiveUser`` (each user's last active day: one index range, however
+    many days the window spans).
+    """
+    now = now or timezone.now()
+    days_end = _fill().days_end
+    derived = {}
+    if days_end is not None:
+        for day, stat, subgroup, value in _daily_rows(("active_users",), period.start, min(period.end + dt.timedelta(days=1), days_end)):
+            derived[(day, subgroup)] = value
+    live_from = max(period.start, days_end) if days_end is not None else period.start
+    live = {}
+    if live_from <= period.end:
+        live = dict(
+            ActiveUserDay.objects.filter(day__gte=live_from, day__lte=period.end).values_list("day").annotate(n=Count("id")).order_by()
+        )
+    series = []
+    for day in period.day_list():
+        value = derived.get((day, "1d"), 0) if days_end is not None and day < days_end else live.get(day, 0)
+        series.append({"start": day, "active_users": value})
+    local_today = now.astimezone(rollups.zone()).date()
+
+    def window(label: str, size: int) -> int:
+        if days_end is not None and period.end < days_end:
+            return derived.get((period.end, label), 0)
+        first = period.end - dt.timedelta(days=size - 1)
+        if period.end == local_today:
+            return ActiveUser.objects.filter(last_day__gte=first).count()
+        return ActiveUserDay.objects.filter(day__gte=first, day__lte=period.end).values("user_id").distinct().count()
+
+    return {
+        "dau": window("1d", 1),
+        "wau": window("7d", 7),
+        "mau": window("30d", 30),
+        "average_dau": round(sum(point["active_users"] for point in series) / len(series), 1) if series else 0,
+        "series": series,
+    }
+
+
+def _route_rows(model, field: str, lower, upper) -> list:
+    memo = _memo.get()
+    fields = (field, "method", "route", "count", "client_errors", "server_errors", "total_ms", "buckets")
+    cache_key = model.__name__
+    if memo is not None:
+        cached = memo.routes.get(cache_key)
+        if cached is not None and cached[0] <= lower and upper <= cached[1]:
+            return [row for row in cached[2] if lower <= row[0] < upper]
+    return list(model.objects.filter(**{f"{field}__gte": lower, f"{field}__lt": upper}).values_list(*fields))
+
+
+def api_performance(period: Period, *, now=None, limit: int = 50) -> dict:
+    """Per route: requests, p50/p95/p99 latency (ms), error rates; and all routes together."""
+    now = now or timezone.now()
+    start, end = period.bounds(now)
+    days_end = _fill().days_end
+    routes: dict = {}
+
+    def add(_when, method, route, count, client, server, total_ms, buckets):
+        entry = routes.setdefault((method, route), [0, 0, 0, 0.0, {}])
+        entry[0] += count
+        entry[1] += client
+        entry[2] += server
+        entry[3] += total_ms
+        histogram.merge(entry[4], buckets)
+
+    cursor = start
+    if days_end is not None and days_end > period.start:
+        day_stop = min(period.end + dt.timedelta(days=1), days_end)
+        for row in _route_rows(RouteDay, "day", period.start, day_stop):
+            add(*row)
+        cursor = max(start, rollups.local_midnight(day_stop))
+    if end > cursor:
+        for row in _route_rows(RouteHour, "hour", cursor, end):
+            add(*row)
+
+    def summary(method, route, entry):
+        count, client, server, total_ms, buckets = entry
+
+        def pct(fraction):
+            value = histogram.LATENCY_MS.percentile(buckets, fraction)
+            return round(value, 1) if value is not None else None
+
+        return {
+            "method": method,
+            "route": "/" + route if route and not route.startswith("(") else route,
+            "requests": count,
+            "p50_ms": pct(0.50),
+            "p95_ms": pct(0.95),
+            "p99_ms": pct(0.99),
+            "mean_ms": round(total_ms / count, 1) if count else None,
+            "server_errors": server,
+            "client_errors": client,
+            "error_rate_pct": round(100 * server / count, 2) if count else None,
+            "client_error_rate_pct": round(100 * client / count, 2) if count else None,
+        }
+
+    rows = [summary(method, route, entry) for (method, route), entry in routes.items()]
+    rows.sort(key=lambda row: (-row["requests"], row["route"], row["method"]))
+    overall = [0, 0, 0, 0.0, {}]
+    for entry in routes.values():
+        overall[0] += entry[0]
+        overall[1] += entry[1]
+        overall[2] += entry[2]
+        overall[3] += entry[3]
+        histogram.merge(overall[4], entry[4])
+    return {"overall": summary("", "all routes", overall), "routes": rows[:limit], "route_count": len(rows)}
+
+
+def lag(now=None) -> dict:
+    """How far behind the job is, per source (the console says so when it is)."""
+    now = now or timezone.now()
+    fill = _fill()
+    return {name: (None if name not in fill.hours else max(0, int((now - fill.hours[name]).total_seconds()))) for name in SOURCES}
+
+
+DASHBOARD_STATS = ("ledger", "card_purchases", "calls", "call_seconds", "call_duration", "active_users")
+
+
+def dashboard(period: Period, *, grain: str = "day", now=None) -> dict:
+    """Everything on /staff/ for a period, with the previous period of equal length.
+
+    Reads each kind of rollup row once for both periods (about two dozen
+    queries in all, whatever the period's length) and computes each source's
+    unfilled minutes once.
+    """
+    now = now or timezone.now()
+    previous = period.previous()
+    token = _memo.set(_Memo())
+    try:
+        _prefetch(previous.start, period, now)
+        return _dashboard(period, previous, grain, now)
+    finally:
+        _memo.reset(token)
+
+
+def _prefetch(first_day: dt.date, period: Period, now) -> None:
+    memo = _memo.get()
+    fill = _fill()
+    day_end = period.end + dt.timedelta(days=1)
+    if fill.days_end is not None:
+        day_end = min(day_end, fill.days_end)
+    memo.daily = (first_day, day_end, list(
+        DailyCount.objects.filter(stat__in=DASHBOARD_STATS, day__gte=first_day, day__lt=day_end).values_list("day", "stat", "subgroup", "value")
+    ))
+    hours_from = rollups.local_midnight(max(first_day, day_end))
+    memo.hourly = (hours_from, list(
+        HourlyCount.objects.filter(stat__in=DASHBOARD_STATS, hour__gte=hours_from).values_list("hour", "stat", "subgroup", "value")
+    ))
+    fields = ("method", "route", "count", "client_errors", "server_errors", "total_ms", "buckets")
+    memo.routes = {
+        "RouteDay": (first_day, day_end, list(RouteDay.objects.filter(day__gte=first_day, day__lt=day_end).values_list("day", *fields))),
+        "RouteHour": (hours_from, now + dt.timedelta(days=1), list(RouteHour.objects.filter(hour__gte=hours_from).values_list("hour", *fields))),
+    }
+
+
+def _dashboard(period: Period, previous: Period, grain: str, now) -> dict:
+    return {
+        "period": period,
+        "previous": previous,
+        "grain": grain,
+        "time_zone": settings.ANALYTICS_TIME_ZONE,
+        "active_users": active_users(period, now=now),
+        "active_users_previous": active_users(previous, now=now),
+        "revenue": revenue(period, grain=grain, now=now),
+        "revenue_previous": revenue(previous, grain=grain, now=now)["totals"],
+        "top_creators": top_creators(period, now=now),
+        "calls": calls(period, now=now),
+        "calls_previous": calls(previous, now=now)["totals"],
+        "creator_calls": creator_calls(period, now=now),
+        "api": api_performance(period, now=now),
+        "api_previous": api_performance(previous, now=now)["overall"],
+        "lag_seconds": lag(now),
+    }
