@@ -676,6 +676,49 @@ WEBPUSH_TIMEOUT_S = env.float("WEBPUSH_TIMEOUT_S", default=10.0)
 NOTIFICATIONS_FANOUT_BATCH = env.int("NOTIFICATIONS_FANOUT_BATCH", default=500)
 
 # --- payouts ---
+# Creators' earnings turned into money (docs/payouts.md). The rate is what a
+# token is worth when paid out: below the cheapest token bought (USD 0.079 in
+# the largest package) so refunds, disputes and card fees stay covered.
+PAYOUT_CENTS_PER_TOKEN = env.int("PAYOUT_CENTS_PER_TOKEN", default=5)
+PAYOUT_CURRENCY = env("PAYOUT_CURRENCY", default="usd").lower()
+# Each earning becomes payable this long after it was earned (a chargeback of
+# a recent purchase can still be recovered first).
+PAYOUT_HOLD_DAYS = env.int("PAYOUT_HOLD_DAYS", default=7)
+PAYOUT_MIN_TOKENS = env.int("PAYOUT_MIN_TOKENS", default=400)
+# A creator's first payout and any payout above this wait for staff approval.
+PAYOUT_REVIEW_ABOVE_TOKENS = env.int("PAYOUT_REVIEW_ABOVE_TOKENS", default=20_000)
+# Creators on the weekly schedule are paid once a week, on or after this day.
+PAYOUT_WEEKLY_DAY = env("PAYOUT_WEEKLY_DAY", default="monday").lower()
+# "stripe" (Stripe Connect Express) and/or "manual" (an operator's bank transfer).
+PAYOUT_METHODS = env.list("PAYOUT_METHODS", default=["stripe", "manual"])
+# A worker sending a payout holds it this long; after, the sweep may take it over.
+PAYOUT_SEND_LEASE_S = env.int("PAYOUT_SEND_LEASE_S", default=600)
+# A sent payout Stripe has said nothing about for this long is looked up.
+PAYOUT_RECONCILE_AFTER_S = env.int("PAYOUT_RECONCILE_AFTER_S", default=6 * 3600)
+# Signing secret of Stripe's Connect webhook endpoint (events of connected
+# accounts), when it is a separate endpoint from STRIPE_WEBHOOK_SECRET's.
+STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+if PAYOUT_CENTS_PER_TOKEN <= 0 or PAYOUT_HOLD_DAYS < 0 or PAYOUT_MIN_TOKENS <= 0:
+    raise ImproperlyConfigured("PAYOUT_CENTS_PER_TOKEN and PAYOUT_MIN_TOKENS must be positive, PAYOUT_HOLD_DAYS not negative")
+if PAYOUT_WEEKLY_DAY not in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"):
+    raise ImproperlyConfigured("PAYOUT_WEEKLY_DAY is a weekday name (monday ... sunday)")
+if not set(PAYOUT_METHODS) <= {"stripe", "manual"} or not PAYOUT_METHODS:
+    raise ImproperlyConfigured("PAYOUT_METHODS is a list of stripe and/or manual")
+CELERY_BEAT_SCHEDULE["payouts-sweep"] = {
+    "task": "payouts.tasks.sweep_payouts",
+    "schedule": env.float("PAYOUT_SWEEP_EVERY_S", default=60.0),
+}
+CELERY_BEAT_SCHEDULE["payouts-weekly"] = {"task": "payouts.tasks.create_scheduled_payouts", "schedule": 3600.0}
+# The schema names the payouts' choice sets (a status, a bank scheme and a
+# method are used by several serializers, and the account setup's two shapes
+# each fix `method` to one value; drf-spectacular would otherwise invent names).
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "PayoutStatusEnum": "payouts.models.PayoutStatus", "BankSchemeEnum": "payouts.models.BankScheme",
+        "PayoutMethodEnum": "payouts.models.PayoutMethod", "PayoutMethodStripeEnum": ["stripe"],
+        "PayoutMethodManualEnum": ["manual"],
+    }
+)
 
 # --- moderation ---
 # Content reported by this many different people is hidden until a moderator

@@ -62,6 +62,48 @@ def system_reconciliation() -> list[str]:
     return problems
 
 
+def payouts_clearing_reconciles() -> list[str]:
+    """payouts_clearing holds exactly the tokens of payout requests not yet paid
+    or returned; each request is closed at most once, one way, for its whole
+    amount; nothing else touches clearing; payouts_paid never goes below zero."""
+    problems = []
+    clearing = Entry.objects.filter(account__system_code=SystemAccount.PAYOUTS_CLEARING)
+    requests = clearing.filter(transaction__kind=TransactionKind.PAYOUT, amount__gt=0, transaction__original__isnull=True)
+    closings = {
+        row["transaction__original_id"] or row["transaction__reversal_of_id"]: row
+        for row in clearing.filter(amount__lt=0)
+        .values("transaction__original_id", "transaction__reversal_of_id")
+        .annotate(total=Sum("amount"), closings=Count("transaction_id", distinct=True))
+    }
+    open_total = 0
+    for tx_id, amount in requests.values_list("transaction_id", "amount").order_by("transaction_id"):
+        closing = closings.pop(tx_id, None)
+        if closing is None:
+            open_total += amount
+        elif closing["closings"] != 1:
+            problems.append(f"payout request {tx_id}: closed {closing['closings']} times")
+        elif -closing["total"] != amount:
+            problems.append(f"payout request {tx_id}: {amount} tokens held, {-closing['total']} closed")
+    # A payout paid *and* returned shows as two closing rows of one request.
+    paid_and_returned = Transaction.objects.filter(
+        kind=TransactionKind.PAYOUT, original__isnull=True, followups__kind=TransactionKind.PAYOUT, reversals__isnull=False
+    ).values_list("pk", flat=True)
+    for tx_id in paid_and_returned[:1000]:
+        problems.append(f"payout request {tx_id}: both paid and returned")
+    for key, row in closings.items():
+        problems.append(f"payouts_clearing: {-row['total']} tokens taken out by transactions closing {key}, which is no payout request")
+    strays = clearing.exclude(transaction__kind__in=[TransactionKind.PAYOUT, TransactionKind.PAYOUT_RETURN])
+    for tx_id in strays.values_list("transaction_id", flat=True)[:1000]:
+        problems.append(f"transaction {tx_id}: moves payouts_clearing but is not a payout")
+    total = clearing.aggregate(t=Sum("amount"))["t"] or 0
+    if total != open_total:
+        problems.append(f"payouts_clearing holds {total} tokens, open payout requests {open_total}")
+    paid = Entry.objects.filter(account__system_code=SystemAccount.PAYOUTS_PAID).aggregate(t=Sum("amount"))["t"] or 0
+    if paid < 0:
+        problems.append(f"payouts_paid sums to {paid} (< 0)")
+    return problems
+
+
 def message_escrow() -> list[str]:
     """The message escrow holds exactly the holds not yet settled; each hold is settled
     at most once, by a settlement that moves exactly the held amount out of the
@@ -144,6 +186,7 @@ CHECKS = {
     "cached balances": balance_mismatches,
     "no negative wallets": negative_wallets,
     "system accounts reconcile": system_reconciliation,
+    "payouts clearing reconciles": payouts_clearing_reconciles,
     "message escrow reconciles": message_escrow,
     "ticket refunds": ticket_refunds,
 }

@@ -83,6 +83,26 @@ class RefundExceedsCharge(Conflict):
         super().__init__(message, refundable=self.refundable, **extra)
 
 
+class ExceedsPayable(Conflict):
+    """A payout asked for more than the part of the wallet that may be paid out now."""
+
+    code = "exceeds_payable"
+    status_code = 409
+    default_message = "That is more than you can be paid out right now."
+
+    def __init__(self, message: str | None = None, *, payable: int, **extra):
+        self.payable = int(payable)
+        super().__init__(message, payable=self.payable, **extra)
+
+
+class PayoutClosed(Conflict):
+    """A payout's tokens were already paid out or returned (never both)."""
+
+    code = "payout_closed"
+    status_code = 409
+    default_message = "This payout was already paid or returned."
+
+
 class AlreadySettled(Conflict):
     """A paid message's hold was already released or refunded (each is settled once)."""
 

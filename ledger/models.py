@@ -28,6 +28,9 @@ class SystemAccount(models.TextChoices):
     STRIPE_CLEARING = "stripe_clearing", "Stripe clearing"
     PLATFORM_FEE = "platform_fee", "Platform fees"
     PAYOUTS_CLEARING = "payouts_clearing", "Payouts clearing"
+    # Tokens redeemed for money that has left the platform (payouts paid):
+    # the mirror of stripe_clearing, which is minus the tokens sold for money.
+    PAYOUTS_PAID = "payouts_paid", "Paid out to creators"
     REFUNDS = "refunds", "Refunds and chargebacks"
     PROMOTIONS = "promotions", "Promotions"
     # Paid messages waiting for the creator's reply (released or refunded later).

@@ -53,7 +53,8 @@ def earnings_available(*, user) -> int:
     """
     sums = Entry.objects.filter(account__user_id=user.pk, account__kind=AccountKind.WALLET).aggregate(
         released=Sum("amount", filter=Q(transaction__kind=TransactionKind.EARNINGS_RELEASE)),
-        paid_out=Sum("amount", filter=Q(transaction__kind=TransactionKind.PAYOUT)),
+        # Requests (-) and returned payouts (+): a payout that came back is available again.
+        paid_out=Sum("amount", filter=Q(transaction__kind__in=[TransactionKind.PAYOUT, TransactionKind.PAYOUT_RETURN])),
     )
     net = int(sums["released"] or 0) + int(sums["paid_out"] or 0)
     return max(0, min(_account_balance(user, AccountKind.WALLET), net))

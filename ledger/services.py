@@ -46,11 +46,13 @@ from digis.errors import InvalidInput
 from ledger.exceptions import (
     AlreadyReversed,
     AlreadySettled,
+    ExceedsPayable,
     IdempotencyConflict,
     InsufficientFunds,
     InvalidAmount,
     InvalidTransfer,
     NotReversible,
+    PayoutClosed,
     RefundExceedsCharge,
     UnbalancedTransaction,
     WalletFrozen,
@@ -675,6 +677,10 @@ def reverse_transaction(*, original, idempotency_key: str, reason: str, actor=No
         raise InvalidInput("A reason is required.", fields={"reason": ["Required."]}, code="reason_required")
     if target.kind in (TransactionKind.REVERSAL, TransactionKind.CLAWBACK_RESTORE) or target.kind in CLAWBACK_KINDS:
         raise NotReversible()
+    if target.kind in (TransactionKind.PAYOUT, TransactionKind.PAYOUT_RETURN):
+        # A payout's tokens are closed once, one way, by return_payout or
+        # settle_payout (the payouts admin); a reversal here would bypass both.
+        raise NotReversible("Payouts are returned or rejected in the payouts admin, not reversed here.")
     entries = list(target.entries.select_related("account"))
     fingerprint = _fingerprint("reverse", target.pk)
 
@@ -1033,4 +1039,112 @@ def refund_ticket(*, original, idempotency_key: str, reason: str) -> Transaction
     return _post(
         kind=TransactionKind.TICKET_REFUND, idempotency_key=idempotency_key, fingerprint=fingerprint, plan=plan,
         reference=charge.reference, memo=str(reason), original=charge,
+    )
+
+
+# --- payouts ------------------------------------------------------------------------
+# Written for payouts.services, which decides when. A payout's tokens sit in
+# payouts_clearing from its request until it is either settled (paid: clearing
+# -> payouts_paid, out of the token economy, because the money left the
+# platform) or returned (failed, reversed at Stripe, or rejected: clearing ->
+# the creator's wallet). Keys: payout:<id>:request, payout:<id>:paid,
+# payout:<id>:return. Both closing transactions point at the request (the
+# settlement as `original`, the return as `reversal_of`, which is UNIQUE) and are
+# written under the creator's wallet lock after checking that the other one has
+# not happened, so a payout is closed once and one way only
+# (ledger.checks.payouts_clearing_reconciles proves it for the whole ledger).
+
+
+def payout_key(payout_id, step: str) -> str:
+    """The idempotency key of one step (request, paid, return) of a payout."""
+    return f"payout:{payout_id}:{step}"
+
+
+def hold_payout(*, user, tokens: int, payout_id, payable: Callable[[], int]) -> Transaction:
+    """Move `tokens` from the creator's wallet to payouts_clearing (kind payout).
+
+    Atomic; idempotent under payout:<id>:request (a replay returns the first
+    transaction without asking `payable` again). Under the wallet's row lock it
+    refuses a wallet whose owner owes a debt (WalletFrozen), then calls
+    `payable()` and refuses more than it returns (ExceedsPayable): the check and
+    the debit see the same balance, so a concurrent spend or a second payout
+    cannot slip between them. InsufficientFunds as for any debit.
+    """
+    _check_amount(tokens, name="tokens")
+    key = _check_key(payout_key(payout_id, "request"))
+    wallet = open_wallet(user=user)
+    clearing = system_account(SystemAccount.PAYOUTS_CLEARING)
+    fingerprint = _fingerprint("hold_payout", user.pk, str(payout_id), tokens)
+
+    def plan():
+        locked = lock_accounts([wallet.pk], with_debt=True)
+        _ensure_not_frozen(locked[wallet.pk])
+        ceiling = int(payable())
+        if tokens > ceiling:
+            raise ExceedsPayable(payable=max(0, ceiling))
+        return [(locked[wallet.pk], -tokens), (clearing, tokens)]
+
+    return _post(
+        kind=TransactionKind.PAYOUT, idempotency_key=key, fingerprint=fingerprint, plan=plan, reference=f"payout:{payout_id}"
+    )
+
+
+def _payout_request(payout_id) -> tuple[Transaction, Account, Account, int]:
+    """(request transaction, the creator's wallet, the clearing account, tokens) of a payout."""
+    request = Transaction.objects.filter(idempotency_key=payout_key(payout_id, "request")).first()
+    if request is None:
+        raise InvalidTransfer("This payout's tokens were never set aside.", code="payout_not_held")
+    wallet = clearing = None
+    tokens = 0
+    for entry in request.entries.select_related("account"):
+        if entry.account.kind == AccountKind.WALLET:
+            wallet = entry.account
+        elif entry.account.system_code == SystemAccount.PAYOUTS_CLEARING:
+            clearing, tokens = entry.account, entry.amount
+    return request, wallet, clearing, tokens
+
+
+def settle_payout(*, payout_id, reference: str = "") -> Transaction:
+    """The payout's money reached the creator: payouts_clearing -> payouts_paid.
+
+    Atomic, idempotent under payout:<id>:paid, at most once (PayoutClosed if it
+    was returned). Serialized with return_payout by the creator's wallet lock.
+    """
+    request, wallet, clearing, tokens = _payout_request(payout_id)
+    paid = system_account(SystemAccount.PAYOUTS_PAID)
+    fingerprint = _fingerprint("settle_payout", request.pk)
+
+    def plan():
+        lock_accounts([wallet.pk])
+        if Transaction.objects.filter(reversal_of=request).exists():
+            raise PayoutClosed("This payout's tokens were returned; it cannot be paid.")
+        return [(clearing, -tokens), (paid, tokens)]
+
+    return _post(
+        kind=TransactionKind.PAYOUT, idempotency_key=payout_key(payout_id, "paid"), fingerprint=fingerprint, plan=plan,
+        reference=reference[:200] or request.reference, original=request,
+    )
+
+
+def return_payout(*, payout_id, reason: str) -> Transaction:
+    """The payout failed, was reversed or rejected: payouts_clearing -> the creator's wallet.
+
+    Atomic, idempotent under payout:<id>:return, at most once (the return is
+    the request's reversal, UNIQUE) and never after the payout was settled
+    (PayoutClosed). Serialized with settle_payout by the creator's wallet lock.
+    """
+    if not reason or not str(reason).strip():
+        raise InvalidInput("A reason is required.", fields={"reason": ["Required."]}, code="reason_required")
+    request, wallet, clearing, tokens = _payout_request(payout_id)
+    fingerprint = _fingerprint("return_payout", request.pk)
+
+    def plan():
+        locked = lock_accounts([wallet.pk])
+        if Transaction.objects.filter(original=request, kind=TransactionKind.PAYOUT).exists():
+            raise PayoutClosed("This payout was paid; its tokens cannot be returned.")
+        return [(clearing, -tokens), (locked[wallet.pk], tokens)]
+
+    return _post(
+        kind=TransactionKind.PAYOUT_RETURN, idempotency_key=payout_key(payout_id, "return"), fingerprint=fingerprint,
+        plan=plan, reference=request.reference, memo=str(reason), reversal_of=request,
     )

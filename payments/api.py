@@ -152,6 +152,16 @@ def _check_not_from_the_future(signature: str) -> None:
         raise stripe.SignatureVerificationError("timestamp outside the tolerance zone", signature)
 
 
+def _verify_with_any(body: bytes, signature: str, secrets: list[str]) -> None:
+    for index, secret in enumerate(secrets):
+        try:
+            stripe.WebhookSignature.verify_header(body, signature, secret, settings.STRIPE_WEBHOOK_TOLERANCE_S)
+            return
+        except stripe.SignatureVerificationError:
+            if index == len(secrets) - 1:
+                raise
+
+
 @csrf_exempt
 @require_POST
 def stripe_webhook(request):
@@ -160,6 +170,9 @@ def stripe_webhook(request):
     once handled (or handled before); non-2xx when handling failed or another
     delivery is handling it right now, so Stripe delivers it again."""
     secret = settings.DJSTRIPE_WEBHOOK_SECRET
+    # Stripe signs Connect events (from connected accounts) for a second
+    # endpoint with its own secret; both may point here.
+    secrets = [s for s in (secret, getattr(settings, "STRIPE_CONNECT_WEBHOOK_SECRET", "")) if s]
     signature = request.headers.get("Stripe-Signature", "")
     if not secret:
         logger.error("stripe webhook refused: STRIPE_WEBHOOK_SECRET is not set")
@@ -169,7 +182,7 @@ def stripe_webhook(request):
     try:
         # Verify the signature over the raw body, then parse it once (construct_event
         # would also build a StripeObject tree we never use, then we parsed again).
-        stripe.WebhookSignature.verify_header(request.body, signature, secret, settings.STRIPE_WEBHOOK_TOLERANCE_S)
+        _verify_with_any(request.body, signature, secrets)
         _check_not_from_the_future(signature)
         payload = json.loads(request.body)
     except stripe.SignatureVerificationError:

@@ -80,6 +80,7 @@ def main() -> None:
     localstripe_cards.patch_resources()  # Stripe's test cards (declines, expiry, 3-D Secure)
 
     from localstripe import server  # imported after the patch: it builds the app
+    import payouts.localstripe_connect  # noqa: F401  (adds Stripe Connect: accounts, links, transfers, payouts)
 
     localstripe_cards.serve_stand_in_js(server.app)
 

@@ -62,6 +62,9 @@ def base_env(workdir: Path) -> dict:
         # users is a few hundred requests a minute); the per-IP limit is for
         # the many-clients world.
         GLOBAL_RATE_LIMIT="6000/m",
+        # The demo's earnings are minutes old: paid out without the hold, so
+        # test_payouts can request one (the hold is tested with time-machine).
+        PAYOUT_HOLD_DAYS="0",
     )
     return env
 
@@ -106,6 +109,7 @@ class LiveServer:
     localstripe_port: int
     env: dict
     process: subprocess.Popen | None = None
+    used_codes: set = field(default_factory=set)
     log_path: Path = field(init=False)
 
     def __post_init__(self):
@@ -183,6 +187,19 @@ class LiveServer:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no e-mail to {to} with a link to {path_prefix} in the server's output")
             time.sleep(0.3)
+
+
+    def one_time_code(self, username: str) -> str:
+        """A staff account's one-time sign-in code from the demo seed's printout
+        in the server's log, each handed out once per session (each works once)."""
+        pattern = re.compile(rf"^\s*{re.escape(username)}\s.*one-time code, one of: (.+)$", re.M)
+        match = pattern.search(self.log_text())
+        assert match, f"no one-time codes for {username} in the server's output"
+        for code in match.group(1).split():
+            if code not in self.used_codes:
+                self.used_codes.add(code)
+                return code
+        raise AssertionError(f"every one-time code of {username} is used")
 
 
 def start_server() -> LiveServer:

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.browser
 MAIN_PAGES = {
     None: ["/", "/explore/", "/@luna", "/accounts/login/", "/accounts/signup/", "/accounts/password-reset/", "/no/such/page/"],
     "alice": ["/", "/explore/", "/@luna", "/wallet/", "/wallet/buy/", "/settings/", "/calls/new/?creator=luna&kind=video"],
-    "luna": ["/", "/wallet/", "/settings/", "/settings/creator/", "/@luna"],
+    "luna": ["/", "/wallet/", "/earnings/", "/settings/", "/settings/creator/", "/@luna"],
 }
 
 
