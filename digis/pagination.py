@@ -16,6 +16,13 @@ from digis.params import parse_int
 class StrictCursorPagination(CursorPagination):
     page_size_query_param = "page_size"
 
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, **({"maximum": self.max_page_size} if self.max_page_size else {}))
+        return parameters
+
     def get_page_size(self, request):
         return parse_int(
             request.query_params.get(self.page_size_query_param), name=self.page_size_query_param,

@@ -7,12 +7,12 @@ notification or subscription is a 404, a malformed id a 400 ``invalid_id``.
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from digis import fields
 from digis.errors import InvalidInput
+from digis.pagination import StrictCursorPagination
 from digis.params import parse_uuid
 from notifications import selectors, services, webpush
 from notifications.models import Channel, NotificationKind, PushSubscription
@@ -61,7 +61,7 @@ class NotificationSerializer(serializers.Serializer):
         return services.serialize(instance)
 
 
-class NotificationCursorPagination(CursorPagination):
+class NotificationCursorPagination(StrictCursorPagination):
     page_size = 20
     max_page_size = 100
     page_size_query_param = "page_size"

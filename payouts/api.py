@@ -18,13 +18,12 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from digis.params import parse_int
+from digis.pagination import StrictCursorPagination
 from payouts import selectors, services
 from payouts.exceptions import NotACreator, PayoutNotFound
 from payouts.models import BankScheme, Payout, PayoutAccount, PayoutItem, PayoutMethod, PayoutSchedule
@@ -98,25 +97,10 @@ class RequestPayoutSerializer(serializers.Serializer):
     )
 
 
-class PayoutPagination(CursorPagination):
+class PayoutPagination(StrictCursorPagination):
     page_size = 20
     max_page_size = 100
-    page_size_query_param = "page_size"
     ordering = ("-requested_at", "-id")
-
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
-        return parameters
-
-    def get_page_size(self, request):
-        # DRF quietly falls back to the default for a bad page_size; a bad one is a 400 here.
-        return parse_int(
-            request.query_params.get(self.page_size_query_param), name=self.page_size_query_param,
-            default=self.page_size, minimum=1, maximum=self.max_page_size,
-        )
 
 
 class CreatorAPIView(APIView):

@@ -211,6 +211,7 @@ def test_payout_pages_refuse_bad_paging(bob, api_as):
     client = api_as(bob)
     assert client.get("/api/payouts/?page_size=null").json()["error"]["fields"].keys() == {"page_size"}
     assert client.get("/api/payouts/?page_size=1000").status_code == 400
-    assert client.get("/api/payouts/?cursor=bogus").status_code == 404
+    bogus = client.get("/api/payouts/?cursor=bogus")  # malformed input, as everywhere else: 400, not 404
+    assert bogus.status_code == 400 and bogus.json()["error"]["code"] == "invalid_cursor"
     assert client.get("/api/payouts/?page_size=5").status_code == 200
     assert client.post("/api/payouts/account/", "method=manual", content_type="application/x-www-form-urlencoded").status_code == 415
