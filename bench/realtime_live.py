@@ -18,20 +18,28 @@ in one run, one variant after another, each on two fresh daphne processes:
            channels, no auth); the driver PUBLISHes the same events.
 
 Viewers are split evenly over the two processes and held by two client processes
-(500 sockets each). The chatter (a viewer, on process A) sends `live.chat` over its
-socket every 100 ms; the tipper POSTs /api/streams/{id}/tips/ every second,
+(500 sockets each), each viewer a plain asyncio protocol reading frames itself so
+that 11,000 receipts a second stay cheap (their CPU is measured and reported: a
+client that falls behind would show as server latency). By default the room's
+events are published the way the servers receive them (the fan-out alone: a chat
+message every 100 ms, a tip every second); with --end-to-end the chatters send
+`live.chat` over their sockets and the tipper POSTs /api/streams/{id}/tips/,
 alternating processes. Each event carries its send time; every viewer records
 send-to-receive latency. Per variant: p50/p99/max fan-out latency over every
-delivery, deliveries missed, daphne RSS growth per connection (after the sockets
-joined, before the traffic), and daphne + Redis CPU per delivered message over the
-measured window (from /proc). The figures go to bench/RESULTS.md.
+delivery, deliveries missed, server RSS growth per connection (after the sockets
+joined, before the traffic), and server, Redis and client CPU per delivered message
+over the measured window (from /proc), with the load average at its start and end.
+The web processes start as the Procfile's `web` line does. The figures go to
+bench/RESULTS.md (not with --no-write).
 """
 
 import argparse
 import asyncio
+import base64
 import json
 import multiprocessing
 import os
+import random
 import secrets
 import statistics
 import subprocess
@@ -44,16 +52,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from servers import Postgres, Redis, free_port, wait_for_port, write_results_section  # noqa: E402
+from servers import Postgres, Redis, free_port, wait_for_port, web_command, write_results_section  # noqa: E402
 
 SECTION = "## streaming: live room fan-out"
-DAPHNE = str(Path(sys.executable).with_name("daphne"))
 CHAT_EVERY_S = 0.1
 TIP_EVERY_S = 1.0
 # The room's chat comes from several people in turn (one message every 100 ms
 # in all): a socket's events are handled one at a time, as in any room.
 CHATTERS = 10
-CONNECT_SPACING_S = 0.05  # per client process: 40 handshakes a second over both
+# Viewers join at this many a second in all (each join is a handshake, token check, Redis group and room
+# join and a database read: a storm of them on a loaded 2-core machine timed out Redis connects);
+# --join-rate changes it. A viewer whose join fails retries with jittered backoff, as the page does.
+JOIN_RATE = 20
+JOIN_ATTEMPTS = 8
+# ... and at most this many joins in flight per client process: on a machine busy with other work the joins
+# slow down instead of piling up past daphne's 5 s handshake timeout.
+JOINS_IN_FLIGHT = 8
 
 
 # --- /proc ----------------------------------------------------------------------------------
@@ -86,58 +100,163 @@ def percentile(values, p):
 
 
 # --- client processes: hold the viewers' sockets, record latencies -----------------------------
+#
+# 11,000 receipts a second over two client processes must cost the clients little, or the
+# clients' own queueing shows up as fan-out latency (and takes the CPU the servers need). A
+# `websockets` client spends tens of microseconds of Python per frame (its parser, its message
+# assembler, a task per `wait_for(recv())`); a viewer here is a plain asyncio protocol that reads
+# the server's frames itself (RFC 6455: unmasked, unfragmented from these servers), answers
+# pings, and stamps every frame of one read with one clock reading. It offers no extension, so
+# neither daphne nor the bare server compresses (like for like).
 
 
-async def _viewer(url, token, stream_id, joined, latencies, stop, counts, app):
-    import websockets
+def _client_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client frame (RFC 6455 5.3)."""
+    mask = os.urandom(4)
+    length = len(payload)
+    if length <= 125:
+        header = bytes((0x80 | opcode, 0x80 | length))
+    elif length <= 0xFFFF:
+        header = bytes((0x80 | opcode, 0x80 | 126)) + length.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, 0x80 | 127)) + length.to_bytes(8, "big")
+    masked = (int.from_bytes(payload, "big") ^ int.from_bytes((mask * (length // 4 + 1))[:length], "big")).to_bytes(length, "big")
+    return header + mask + masked
 
-    kwargs = {"subprotocols": ["digis.bearer", token], "origin": url.replace("ws://", "http://").rsplit("/ws/", 1)[0]} if app else {}
-    for attempt in range(5):
+
+class ViewerProtocol(asyncio.Protocol):
+    MARKER = b'"t='
+
+    def __init__(self, host, port, path, token, stream_id, app, latencies, counts):
+        self.request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                        f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\nSec-WebSocket-Version: 13\r\n"
+                        + (f"Sec-WebSocket-Protocol: digis.bearer, {token}\r\nOrigin: http://{host}:{port}\r\n" if app else "")
+                        + "\r\n").encode()
+        self.stream_id, self.app = stream_id, app
+        self.latencies, self.counts = latencies, counts
+        self.buffer = b""
+        self.upgraded = False
+        self.joined = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc):
+        if not self.joined.done():
+            self._fail(ConnectionError(f"closed before joining: {exc!r}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _fail(self, exc):
+        if not self.joined.done():
+            self.joined.set_exception(exc)
+            self.joined.exception()  # marked retrieved: the caller may have timed out already, and retries
+
+    def send_text(self, text: str):
+        self.transport.write(_client_frame(0x1, text.encode()))
+
+    def close(self):
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_client_frame(0x8, (1000).to_bytes(2, "big")))
+            self.transport.close()
+
+    def data_received(self, data):
+        buffer = self.buffer + data if self.buffer else data
+        if not self.upgraded:
+            head_end = buffer.find(b"\r\n\r\n")
+            if head_end < 0:
+                self.buffer = buffer
+                return
+            status = buffer[:buffer.find(b"\r\n")]
+            if b" 101 " not in status:
+                self._fail(ConnectionError(f"handshake refused: {status.decode(errors='replace')}"))
+                self.transport.close()
+                return
+            self.upgraded = True
+            buffer = buffer[head_end + 4:]
+            if self.app:
+                self.send_text(json.dumps({"type": "live.join", "stream_id": self.stream_id}))
+            else:
+                self.joined.set_result(None)
+        now = time.time()
+        position, size = 0, len(buffer)
+        joined = self.joined.done()
+        while size - position >= 2:
+            first, second = buffer[position], buffer[position + 1]
+            length, head = second & 0x7F, 2
+            if length == 126:
+                if size - position < 4:
+                    break
+                length, head = int.from_bytes(buffer[position + 2:position + 4], "big"), 4
+            elif length == 127:
+                if size - position < 10:
+                    break
+                length, head = int.from_bytes(buffer[position + 2:position + 10], "big"), 10
+            start = position + head
+            end = start + length
+            if end > size:
+                break
+            if not first & 0x80:
+                raise RuntimeError("fragmented frame: these servers send whole messages")
+            opcode = first & 0x0F
+            if opcode == 0x1:
+                if joined:
+                    marker = buffer.find(self.MARKER, start, end)
+                    if marker >= 0:  # only chat and tip events carry a send time
+                        stamp_end = buffer.find(b" ", marker + 3, end)
+                        self.latencies.append((now - float(buffer[marker + 3:stamp_end])) * 1000)
+                        self.counts["delivered"] += 1
+                else:
+                    event = json.loads(buffer[start:end])
+                    if event.get("type") == "live.joined":
+                        self.joined.set_result(None)
+                        joined = True
+                    elif event.get("type") == "error":
+                        self._fail(RuntimeError(event))
+            elif opcode == 0x9:  # ping: pong with the same payload
+                self.transport.write(_client_frame(0xA, buffer[start:end]))
+            elif opcode == 0x8:
+                self.close()
+            position = end
+        self.buffer = buffer[position:] if position < size else b""
+
+
+async def _viewer(url, token, stream_id, joined, latencies, counts, app, viewers, retries):
+    loop = asyncio.get_running_loop()
+    host_port, path = url[len("ws://"):].split("/", 1)
+    host, port = host_port.rsplit(":", 1)
+    for attempt in range(JOIN_ATTEMPTS):
+        viewer = None
         try:
-            ws = await websockets.connect(url, open_timeout=60, max_queue=None, **kwargs)
+            _, viewer = await loop.create_connection(
+                lambda: ViewerProtocol(host, int(port), "/" + path, token, stream_id, app, latencies, counts), host, int(port))
+            await asyncio.wait_for(asyncio.shield(viewer.joined), 60)
             break
         except Exception:
-            if attempt == 4:
+            if viewer is not None:
+                viewer.close()
+            if attempt == JOIN_ATTEMPTS - 1:
                 raise
-            await asyncio.sleep(1 + attempt)
-    try:
-        if app:
-            await ws.send(json.dumps({"type": "live.join", "stream_id": stream_id}))
-            while True:
-                event = json.loads(await ws.recv())
-                if event["type"] == "live.joined":
-                    break
-                if event["type"] == "error":
-                    raise RuntimeError(event)
-        joined.append(1)
-        recv = ws.recv
-        while not stop.is_set():
-            try:
-                raw = await asyncio.wait_for(recv(), 1)
-            except asyncio.TimeoutError:
-                continue
-            now = time.time()
-            # Cheap pre-filter: only chat and tip events carry a send time.
-            marker = raw.find('"t=')
-            if marker < 0:
-                continue
-            sent = float(raw[marker + 3:raw.index('"', marker + 3)].split()[0])
-            latencies.append((now - sent) * 1000)
-            counts["delivered"] += 1
-    finally:
-        await ws.close()
+            retries.append(1)
+            await asyncio.sleep(random.uniform(0.5, 1.5) * 2 ** min(attempt, 4))
+    viewers.append(viewer)
+    joined.append(1)
 
 
-def client_process(urls_tokens, stream_id, app, conn):
+def client_process(urls_tokens, stream_id, app, conn, spacing_s):
     """Runs in a child process: connect every socket, report ready, record until told to stop."""
 
     async def main():
-        latencies, joined, counts = [], [], {"delivered": 0}
-        stop = asyncio.Event()
+        latencies, joined, counts, viewers, retries = [], [], {"delivered": 0}, [], []
+        in_flight = asyncio.Semaphore(JOINS_IN_FLIGHT)
 
         async def staged(url, token, index):
-            await asyncio.sleep(index * CONNECT_SPACING_S)  # spread the handshakes (a join storm is its own test)
-            await _viewer(url, token, stream_id, joined, latencies, stop, counts, app)
+            await asyncio.sleep(index * spacing_s)  # spread the handshakes (a join storm is its own test)
+            async with in_flight:
+                await _viewer(url, token, stream_id, joined, latencies, counts, app, viewers, retries)
 
         tasks = [asyncio.ensure_future(staged(url, token, i)) for i, (url, token) in enumerate(urls_tokens)]
         while len(joined) < len(urls_tokens):
@@ -146,7 +265,7 @@ def client_process(urls_tokens, stream_id, app, conn):
                 conn.send(("error", repr(failed[0].exception())))
                 return
             await asyncio.sleep(0.2)
-        conn.send(("ready", len(joined)))
+        conn.send(("ready", (len(joined), len(retries))))
         loop = asyncio.get_running_loop()
         command = await loop.run_in_executor(None, conn.recv)
         assert command == "measure"
@@ -155,8 +274,9 @@ def client_process(urls_tokens, stream_id, app, conn):
         command = await loop.run_in_executor(None, conn.recv)
         assert command == "stop"
         measured = list(latencies)
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for viewer in viewers:
+            viewer.close()
+        await asyncio.wait([asyncio.ensure_future(v.closed) for v in viewers], timeout=10)
         conn.send(("done", measured))
 
     asyncio.run(main())
@@ -208,7 +328,8 @@ class Variant:
             env = {**base_env, **self.env}
             # Each server's errors go to a log file named in the output (a failed variant says why there).
             self.logs = [Path(tempfile.gettempdir()) / f"digis-bench-live-{self.name}-{port}.log" for port in self.ports]
-            self.procs = [subprocess.Popen([DAPHNE, "-b", "127.0.0.1", "-p", str(port), "digis.asgi:application"], cwd=ROOT, env=env,
+            # The Procfile's web line (python -m digis.server: daphne), as deployed.
+            self.procs = [subprocess.Popen(web_command(port, python=sys.executable), cwd=ROOT, env=env,
                                            stdout=subprocess.DEVNULL, stderr=log.open("w")) for port, log in zip(self.ports, self.logs)]
         else:
             self.procs = [subprocess.Popen([sys.executable, __file__, "--bare-server", str(port), redis_url], cwd=ROOT,
@@ -257,7 +378,8 @@ def room_publisher(variant, redis_url, stream_id):
     return publish
 
 
-def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds, direct=True):
+def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds, direct=True,
+                join_rate=JOIN_RATE, profile_dir=None):
     import redis as redis_lib
     import redis.asyncio as redis_async
     import websockets
@@ -275,17 +397,21 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
     pipes, workers = [], []
     for half in halves:
         parent, child = ctx.Pipe()
-        worker = ctx.Process(target=client_process, args=(half, stream_id, variant.app, child), daemon=True)
+        # Each client process holds half the viewers and joins them at half the rate.
+        worker = ctx.Process(target=client_process, args=(half, stream_id, variant.app, child, 2 / join_rate), daemon=True)
         worker.start()
         pipes.append(parent)
         workers.append(worker)
     started = time.time()
+    join_retries = 0
     for pipe in pipes:
         kind, value = pipe.recv()
         if kind != "ready":
             variant.stop()
             raise RuntimeError(f"{variant.name}: viewers could not join: {value} (server logs: {getattr(variant, 'logs', '')})")
+        join_retries += value[1]
     connect_s = time.time() - started
+    print(f"   {variant.name}: {len(viewer_tokens)} viewers joined in {connect_s:.0f} s ({join_retries} retried joins)", flush=True)
     time.sleep(3)  # settle: count pushes, presence writes
     rss_after = [rss_kib(pid) for pid in daphne_pids]
 
@@ -366,10 +492,21 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
     time.sleep(2)
     for pipe in pipes:
         pipe.send("measure")
+    client_pids = [w.pid for w in workers]
     cpu_before = cpu_ms(daphne_pids)
     redis_before = cpu_ms([redis_pid])
+    client_before = cpu_ms(client_pids)
     t0 = time.time()
     go.set()
+    profiler = None
+    if profile_dir:
+        # py-spy samples the first web process for the measured window without pausing it (--nonblocking);
+        # the raw collapsed stacks feed flamegraph.pl or speedscope. The sampler's own CPU is not counted above.
+        profile = Path(profile_dir) / f"{variant.name}-{len(viewer_tokens)}-{daphne_pids[0]}.txt"
+        profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(daphne_pids[0]),
+                                     "--duration", str(int(seconds)), "--rate", "100", "--nonblocking", "--format", "raw",
+                                     "-o", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    print(f"   {variant.name}: measuring for {seconds:.0f} s", flush=True)
     tip_thread = threading.Thread(target=tipper, daemon=True)
     tip_thread.start()
     time.sleep(seconds)
@@ -378,8 +515,16 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
     tip_thread.join(30)
     time.sleep(1.5)  # deliveries still in flight count
     window = time.time() - t0
+    if profiler is not None:
+        try:
+            profiler.wait(timeout=30)
+            print(f"   {variant.name}: profile of web process {daphne_pids[0]} in {profile}", flush=True)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
     cpu_spent = cpu_ms(daphne_pids) - cpu_before
     redis_spent = cpu_ms([redis_pid]) - redis_before
+    client_spent = cpu_ms(client_pids) - client_before
+    load_after = open("/proc/loadavg").read().split()[0]
     latencies = []
     for pipe in pipes:
         pipe.send("stop")
@@ -396,6 +541,7 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
         "name": variant.name,
         "viewers": viewers,
         "connect_s": connect_s,
+        "join_retries": join_retries,
         "sent_chat": sent["chat"],
         "sent_tip": sent["tip"],
         "delivered": delivered,
@@ -409,6 +555,9 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
         "cpu_per_msg_us": cpu_spent * 1000 / delivered if delivered else float("nan"),
         "redis_cpu_per_msg_us": redis_spent * 1000 / delivered if delivered else float("nan"),
         "cpu_pct": cpu_spent / (window * 1000) * 100,
+        "client_cpu_per_msg_us": client_spent * 1000 / delivered if delivered else float("nan"),
+        "client_cpu_pct": client_spent / (window * 1000) * 100,
+        "load_after": load_after,
         "window_s": window,
     }
 
@@ -448,6 +597,9 @@ def main():
                         help="chat over the chatters' sockets and tips over HTTP (the whole path: handling, database, ledger) "
                         "instead of publishing the room events the way the servers receive them (the fan-out alone)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    parser.add_argument("--join-rate", type=float, default=JOIN_RATE, help="viewers joining per second, in all")
+    parser.add_argument("--profile", metavar="DIR", help="record the first web process with py-spy during each measured "
+                        "window (requirements-dev.txt) into DIR, as raw collapsed stacks")
     parser.add_argument("--database-url", help="use this already migrated, empty PostgreSQL database instead of starting one "
                         "(migrating from scratch takes minutes on a loaded machine)")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
@@ -490,7 +642,7 @@ def main():
             print(f"-- {variant.name} (load {load})", flush=True)
             result = run_variant(variant, base_env=base_env, redis=redis, stream_id=stream_id, viewer_tokens=tokens,
                                  chatter_tokens=chatter_tokens, tipper_token=tipper_token, seconds=args.seconds,
-                                 direct=not args.end_to_end)
+                                 direct=not args.end_to_end, join_rate=args.join_rate, profile_dir=args.profile)
             result["load"] = load
             results.append(result)
             print(json.dumps(result), flush=True)
@@ -504,12 +656,14 @@ def main():
               f"engineers' runs, {args.viewers} viewers over 2 processes, chat every {int(CHAT_EVERY_S * 1000)} ms + tip every "
               f"{TIP_EVERY_S:.0f} s for {args.seconds:.0f} s, "
               + ("end to end (chat over sockets, tips over HTTP)" if args.end_to_end else "room events published the way the servers receive them (the fan-out alone)"))
-    rows = ["| variant | load at start | p50 ms | p99 ms | max ms | delivered | missed | RSS per connection | daphne CPU per delivery | Redis CPU per delivery | daphne CPU |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| variant | load at start / end | p50 ms | p99 ms | max ms | delivered | missed | RSS per connection | server CPU per delivery | "
+            "Redis CPU per delivery | server CPU | client CPU per receipt | client CPU |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         rss = f"{r['rss_per_conn_kib']:.0f} KiB" if r["name"] != "bare" else f"{r['rss_per_conn_kib']:.0f} KiB (websockets server)"
-        rows.append(f"| {r['name']} | {r['load']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['delivered']} | {r['missed']} | {rss} | "
-                    f"{r['cpu_per_msg_us']:.1f} µs | {r['redis_cpu_per_msg_us']:.2f} µs | {r['cpu_pct']:.0f} % |")
+        rows.append(f"| {r['name']} | {r['load']} / {r['load_after']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['delivered']} | "
+                    f"{r['missed']} | {rss} | {r['cpu_per_msg_us']:.1f} µs | {r['redis_cpu_per_msg_us']:.2f} µs | {r['cpu_pct']:.0f} % | "
+                    f"{r['client_cpu_per_msg_us']:.1f} µs | {r['client_cpu_pct']:.0f} % |")
     body = f"{SECTION}\n\n{header}.\n\n" + "\n".join(rows) + "\n"
     print(body)
     if not args.no_write:
