@@ -14,9 +14,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from digis.realtime.auth import SocketAuthStack  # noqa: E402
-from digis.realtime.origin import SameOriginValidator  # noqa: E402
-from digis.realtime.routing import websocket_urlpatterns  # noqa: E402
+from digis.realtime.routing import socket_stack, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -24,7 +22,7 @@ application = ProtocolTypeRouter(
         # Foreign origins (another site, another scheme or port) are refused
         # before any auth runs: a page elsewhere must not ride a fan's session
         # cookie into our socket (digis/realtime/origin.py).
-        "websocket": SameOriginValidator(SocketAuthStack(URLRouter(websocket_urlpatterns))),
+        "websocket": socket_stack(URLRouter(websocket_urlpatterns)),
     }
 )
 

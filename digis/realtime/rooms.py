@@ -5,9 +5,11 @@ Fan-out
 A room's event is **one channel-layer operation per web process**: each web
 process subscribes once to the rooms it has sockets in (one group per room on
 the ``REALTIME_ROOMS_LAYER`` channel layer, a ``RedisPubSubChannelLayer`` in
-production, holding one channel per process), receives each event once,
-encodes its JSON once and writes it to its local sockets. ``send_to_room`` is a
-single PUBLISH whatever the room's size.
+production, holding one channel per process), receives each event once (its
+JSON already encoded by the sender), frames it once and writes the same bytes
+to each local socket (digis/realtime/sockets.py): no per-socket Channels
+dispatch, JSON or framing. ``send_to_room`` is a single PUBLISH whatever the
+room's size.
 
 The alternative measured against it (``REALTIME_ROOM_FANOUT=group``) adds
 every socket's own channel to a channels group per room: a group send then
@@ -48,6 +50,8 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
+
+from digis.realtime.sockets import direct_socket, text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -340,6 +344,9 @@ def presence_clear(room: str) -> None:
 @dataclass
 class _Membership:
     on_leave: Callable | None = None  # run when the socket leaves (sync ones in a thread)
+    # How room events are written to this socket: directly (a daphne WebSocket,
+    # digis/realtime/sockets.py) or, when None, as an ASGI websocket.send.
+    socket: object | None = None
 
 
 class _Hub:
@@ -435,21 +442,31 @@ class _Hub:
         if kind == "event":
             if fanout_mode() == "group":
                 return  # each socket's own channel carries events in group mode
-            await self._write(list(members), message["text"])
+            await self._write(list(members.items()), message["text"])
         elif kind == "user":
             # An event for one user's sockets in this room (a kick, a notice).
             user_id = message["user_id"]
-            targets = [c for c in members if str(getattr(c.user, "pk", "")) == user_id]
+            targets = [(c, m) for c, m in members.items() if str(getattr(c.user, "pk", "")) == user_id]
             if message.get("text"):
                 await self._write(targets, message["text"])
             if message.get("remove"):
-                for consumer in targets:
+                for consumer, _ in targets:
                     await leave(consumer, room)
 
-    async def _write(self, consumers: list, text: str):
-        for consumer in consumers:
+    async def _write(self, targets: list, text: str):
+        """Write one event to these (consumer, membership) pairs: framed once, the same bytes to every direct socket."""
+        frame = None
+        for consumer, membership in targets:
             try:
-                await consumer.send(text_data=text)
+                socket = membership.socket
+                if socket is not None:
+                    if frame is None:
+                        frame = text_frame(text)
+                    if socket.write(frame):
+                        self.delivered += 1
+                    # else: closed under us; its disconnect takes it out of the room
+                    continue
+                await consumer.base_send({"type": "websocket.send", "text": text})
                 self.delivered += 1
             except Exception:  # a socket closing under us; its disconnect removes it
                 logger.debug("room write failed", exc_info=True)
@@ -474,7 +491,7 @@ async def join(consumer, room: str, *, on_leave: Callable | None = None) -> bool
     """Put this socket in ``room`` (idempotent). ``on_leave`` (sync, or a coroutine function) runs when it leaves,
     however it leaves: ``leave``, a closed socket, or removal by ``remove_user_on_commit``.
     Returns True if the socket was not in the room yet."""
-    return await hub().add(room, consumer, _Membership(on_leave=on_leave))
+    return await hub().add(room, consumer, _Membership(on_leave=on_leave, socket=direct_socket(consumer)))
 
 
 async def leave(consumer, room: str) -> bool:
