@@ -39,11 +39,8 @@ real daphne process serving the real socket stack (docs/architecture.md,
 """
 
 import functools
-import logging
 import struct
 import sys
-
-logger = logging.getLogger(__name__)
 
 
 def text_frame(text: str) -> bytes:
@@ -84,10 +81,9 @@ class DaphneSocket:
                 and transport.offset == len(transport.dataBuffer):
             try:
                 sent = transport.socket.send(frame)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
             except OSError:
-                # Let Twisted meet the error on its own write and close the connection its way.
+                # Full (EAGAIN), interrupted, or broken: Twisted's own write retries, or meets the
+                # error and closes the connection its way.
                 sent = 0
             if sent == len(frame):
                 return True
