@@ -27,7 +27,9 @@ def explore(request, slug=None):
     base = request.path
     category = selectors.category_by_slug(query.category) if query.category else None
     first_page = not query.cursor
-    sections = [kind for kind, shown in (("live", not query.q), ("online", not query.q and not query.online)) if shown and first_page]
+    # The "Live now" / "Online now" strips this page shows.
+    sections = [kind for kind, shown in (("live", not query.q), ("online", not query.q and not query.online))
+                if shown and first_page]
 
     def build(hidden=frozenset()) -> str:
         # Everything here depends on the query, never on the viewer beyond
