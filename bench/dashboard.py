@@ -148,7 +148,7 @@ def seed(*, calls: int, entries: int, days: int) -> dict:
                    CASE WHEN reason IN ('declined', 'missed', 'cancelled', 'failed') THEN NULL ELSE t + interval '10 s' END,
                    t + interval '10 s' + seconds * interval '1 s', t + interval '20 min',
                    1 + seconds / 60, 0, seconds, 0, 0, 0, 0
-            FROM generate_series(1, {calls}) g
+            FROM generate_series(1::bigint, {calls}::bigint) g
             CROSS JOIN LATERAL (SELECT {reasons}[1 + g % 10] AS reason, now() - ({calls} - g)::float8 / {calls} * {span} - interval '31 min' AS t) AS a
             CROSS JOIN LATERAL (SELECT CASE WHEN reason IN ('declined', 'missed', 'cancelled', 'failed') THEN 0 ELSE (g * 37) % 1800 END AS seconds) AS b
             JOIN fans f ON f.n = g % {FANS}
