@@ -29,7 +29,7 @@ def blocked_user_ids_cached(user) -> frozenset[str]:
     For reads on every request (Explore for a signed-in viewer). Exact, not
     "a few seconds stale": every service that adds or removes a block
     (``block_user``, ``unblock_user``, ``delete_account``, the admin through
-    them) replaces both users' blocks version after commit
+    them) deletes both users' blocks versions after commit
     (``forget_cached_blocks``), and an entry stored under another version is
     never served. The version is read before the database, so a reader that
     read the rows before a change committed stored them under a version the
@@ -53,8 +53,12 @@ def blocked_user_ids_cached(user) -> frozenset[str]:
 
 
 def forget_cached_blocks(user_ids) -> None:
-    """Make every cached block set of these users stale (a new version each)."""
-    cache.set_many({BLOCKS_VERSION_KEY.format(user_id): uuid.uuid4().hex for user_id in user_ids}, BLOCKS_CACHE_S)
+    """Make every cached block set of these users stale: their versions are
+    deleted, so the next reader starts a new one. A delete, not a new version,
+    because deletes the cache could not send while Redis was away are replayed
+    when it is back (digis.cache): a block made during an outage is not
+    forgotten by an entry Redis kept from before it."""
+    cache.delete_many([BLOCKS_VERSION_KEY.format(user_id) for user_id in user_ids])
 
 
 def is_blocked_between(a, b) -> bool:

@@ -1,12 +1,15 @@
 """The cached block sets (blocked_user_ids_cached): one cache round trip, and exact across every change."""
 
+import time
+
 import pytest
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.test import Client
 
 from accounts import selectors, services
 from accounts.models import Block, Role
 from accounts.tests.factories import make_user
+from digis import cache as digis_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +96,21 @@ def test_deleting_a_block_in_the_admin_goes_through_the_service(settings, alice,
     assert not Block.objects.exists()
     assert selectors.blocked_user_ids_cached(bob) == frozenset()
     assert selectors.blocked_user_ids_cached(alice) == frozenset()
+
+
+def test_a_block_made_while_redis_is_away_is_still_honoured_when_it_is_back(alice, bob):
+    """Forgetting is a delete, which the cache replays when Redis is back: the entry Redis kept
+    from before the outage (alice blocks nobody) is not served afterwards."""
+    if not isinstance(caches["default"], digis_cache.SharedPoolRedisCache):
+        pytest.skip("needs the Redis cache (make test)")
+    availability = digis_cache.availability
+    assert selectors.blocked_user_ids_cached(alice) == frozenset()  # stored in Redis
+    try:
+        availability.failed(ConnectionError("test: Redis away"))
+        services.block_user(blocker=alice, blocked=bob)  # its forget is a missed delete
+        assert selectors.blocked_user_ids_cached(alice) == {str(bob.pk)}  # this process's stand-in
+        availability.down_until = time.monotonic() - 1  # the next call probes Redis and finds it back
+        assert selectors.blocked_user_ids_cached(alice) == {str(bob.pk)}
+        assert availability.down_until == 0.0
+    finally:
+        availability.__init__()
