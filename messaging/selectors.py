@@ -76,16 +76,16 @@ def _blocked_between(first: str, second: str) -> Exists:
     )
 
 
-def conversation_for_party(*, conversation_id, user) -> Conversation:
-    """The conversation (with both people) if ``user`` is in it and no block stands between
-    the two; else 404. One query: the block is checked in it too (this runs for every
-    message, typing signal and read)."""
-    conversation = (
-        Conversation.objects.select_related("fan", "creator")
-        .filter(_party_q(user), pk=conversation_id)
-        .annotate(blocked=_blocked_between("fan_id", "creator_id"))
-        .first()
-    )
+def conversation_for_party(*, conversation_id, user, with_people: bool = True) -> Conversation:
+    """The conversation (with both people, unless ``with_people`` is False) if ``user`` is in
+    it and no block stands between the two; else 404. One query: the block is checked in it
+    too (this runs for every message, typing signal and read). ``send_message`` passes
+    ``with_people=False``: it reads both people again under its locks anyway."""
+    rows = Conversation.objects.filter(_party_q(user), pk=conversation_id)
+    if with_people:
+        rows = rows.select_related("fan", "creator")
+    # order_by(): one row by primary key; `.first()` would add an ORDER BY for Django to compile.
+    conversation = next(iter(rows.annotate(blocked=_blocked_between("fan_id", "creator_id")).order_by()[:1]), None)
     if conversation is None or conversation.blocked:
         raise ConversationNotFound()
     return conversation
@@ -93,12 +93,12 @@ def conversation_for_party(*, conversation_id, user) -> Conversation:
 
 def other_party_id(*, conversation_id, user):
     """The other person's id, under the same rules as ``conversation_for_party``, without loading anyone."""
-    row = (
+    row = next(iter(
         Conversation.objects.filter(_party_q(user), pk=conversation_id)
         .annotate(blocked=_blocked_between("fan_id", "creator_id"))
         .values_list("fan_id", "creator_id", "blocked")
-        .first()
-    )
+        .order_by()[:1]
+    ), None)
     if row is None or row[2]:
         raise ConversationNotFound()
     return row[1] if row[0] == user.pk else row[0]
