@@ -76,17 +76,28 @@ def _blocked_between(first: str, second: str) -> Exists:
     )
 
 
-def conversation_for_party(*, conversation_id, user, with_people: bool = True) -> Conversation:
-    """The conversation (with both people, unless ``with_people`` is False) if ``user`` is in
-    it and no block stands between the two; else 404. One query: the block is checked in it
-    too (this runs for every message, typing signal and read). ``send_message`` passes
-    ``with_people=False``: it reads both people again under its locks anyway."""
-    rows = Conversation.objects.filter(_party_q(user), pk=conversation_id)
-    if with_people:
-        rows = rows.select_related("fan", "creator")
+def conversation_for_party(*, conversation_id, user) -> Conversation:
+    """The conversation (with both people) if ``user`` is in it and no block stands between
+    the two; else 404. One query: the block is checked in it too (this runs for every
+    message, typing signal and read)."""
     # order_by(): one row by primary key; `.first()` would add an ORDER BY for Django to compile.
-    conversation = next(iter(rows.annotate(blocked=_blocked_between("fan_id", "creator_id")).order_by()[:1]), None)
+    conversation = next(iter(
+        Conversation.objects.select_related("fan", "creator")
+        .filter(_party_q(user), pk=conversation_id)
+        .annotate(blocked=_blocked_between("fan_id", "creator_id"))
+        .order_by()[:1]
+    ), None)
     if conversation is None or conversation.blocked:
+        raise ConversationNotFound()
+    return conversation
+
+
+def conversation_of_party(*, conversation_id, user) -> Conversation:
+    """The bare conversation row if ``user`` is in it, else 404: no people, no block check.
+    For ``send_message``, which reads both people and the block under its inbox locks (one
+    query instead of two); anything else wants ``conversation_for_party``."""
+    conversation = next(iter(Conversation.objects.filter(_party_q(user), pk=conversation_id).order_by()[:1]), None)
+    if conversation is None:
         raise ConversationNotFound()
     return conversation
 

@@ -48,9 +48,9 @@ from messaging.exceptions import (
     BroadcastRateLimited,
     CannotMessageSelf,
     ClientMessageIdReused,
+    ConversationNotFound,
     DeleteNotAllowed,
     InvalidMessage,
-    MessagingBlocked,
     MessagingRateLimited,
     NotACreator,
     NotAllowedToBroadcast,
@@ -197,8 +197,8 @@ def send_message(*, sender, conversation_id, client_message_id, text: str = "", 
     message and charges nothing (409 client_message_id_reused if the text
     differs). A fan's message to a creator with a price holds that price in the
     ledger's escrow; a creator's message releases everything still held in the
-    conversation. Refuses, with nothing stored: 404 conversation_not_found /
-    recipient_not_found, 403 blocked / followers_only / spend_required /
+    conversation. Refuses, with nothing stored: 404 conversation_not_found (also
+    when a block stands between the two) / recipient_not_found, 403 followers_only / spend_required /
     wallet_frozen, 402 insufficient_funds (``shortfall``, ``price``, ``balance``),
     400 invalid_message / message_too_long / invalid_image_*, 429 message_rate_limited.
     """
@@ -206,8 +206,8 @@ def send_message(*, sender, conversation_id, client_message_id, text: str = "", 
 
     client_message_id = _clean_client_id(client_message_id)
     text = _clean_text(text)
-    # Without the people: _send_locked reads both again under the inbox locks.
-    conversation = selectors.conversation_for_party(conversation_id=conversation_id, user=sender, with_people=False)
+    # Only that the sender is in it: _send_locked reads both people and any block under the inbox locks.
+    conversation = selectors.conversation_of_party(conversation_id=conversation_id, user=sender)
     if not text and image is None:
         raise InvalidMessage(fields={"text": ["Write something or attach an image."]})
     image_name = _store_image(image, conversation.pk) if image is not None else ""
@@ -245,14 +245,8 @@ def _send_locked(*, sender, conversation, client_message_id, text, image_name) -
 
     recipient_id = conversation.other(sender.pk)
     inboxes = lock_inboxes([sender.pk, recipient_id])
-    # Under the locks: a resend (also one that raced us) finds the first message and counts for nothing.
-    # (No ORDER BY: the pair is unique, and `.first()` would add one for Django to compile.)
-    replay = next(iter(Message.objects.filter(sender=sender, client_message_id=client_message_id).order_by()[:1]), None)
-    if replay is not None:
-        return _replayed(replay, conversation=conversation, text=text), False
-    check_send_rate(sender)
     # Both people as of now, with their creator profiles (the price and policy, the names the
-    # notification shows), and a block made since the conversation was read: one query.
+    # notification shows), and whether a block stands between them: one query, under the locks.
     people = {
         user.pk: user
         for user in User.objects.filter(pk__in=[sender.pk, recipient_id]).select_related("creator_profile")
@@ -261,10 +255,17 @@ def _send_locked(*, sender, conversation, client_message_id, text, image_name) -
         .order_by()
     }
     recipient = people.get(recipient_id)
+    if recipient is not None and recipient.blocked:
+        # A block hides the conversation both ways (also one made while this send waited for the locks).
+        raise ConversationNotFound()
+    # Under the locks: a resend (also one that raced us) finds the first message and counts for nothing.
+    # (No ORDER BY: the pair is unique, and `.first()` would add one for Django to compile.)
+    replay = next(iter(Message.objects.filter(sender=sender, client_message_id=client_message_id).order_by()[:1]), None)
+    if replay is not None:
+        return _replayed(replay, conversation=conversation, text=text), False
+    check_send_rate(sender)
     if recipient is None or not rules.reachable(recipient):
         raise RecipientNotFound()
-    if recipient.blocked:
-        raise MessagingBlocked()
     sender = people.get(sender.pk, sender)
     from_fan = sender.pk == conversation.fan_id
     conversation.fan, conversation.creator = (sender, recipient) if from_fan else (recipient, sender)

@@ -31,8 +31,8 @@ def free_convo(alice, bob):
     return conversation
 
 
-# The service's transaction (2: SAVEPOINT/RELEASE here), the conversation and block check, the inbox
-# locks, the resend check, both people (profiles and a fresh block check), the insert, the
+# The service's transaction (2: SAVEPOINT/RELEASE here), the conversation (is the sender in it?), the
+# inbox locks, both people (their profiles and the block check), the resend check, the insert, the
 # conversation's and inboxes' pointers, and notifications' notify (its settings read twice and its
 # insert under a savepoint: 5).
 FAN_MESSAGE = 2 + 7 + 5
@@ -69,7 +69,7 @@ def test_a_paid_message_adds_one_statement_for_the_hold(alice, bob, django_asser
 def test_a_resend_is_answered_from_under_the_locks(alice, free_convo, django_assert_max_num_queries):
     first, _ = services.send_message(sender=alice, conversation_id=free_convo.pk, client_message_id="again", text="hi")
     sender = _fresh(alice)
-    with django_assert_max_num_queries(2 + 3):  # transaction, conversation, locks, the first message
+    with django_assert_max_num_queries(2 + 4):  # transaction, conversation, locks, people and block, the first message
         again, created = services.send_message(sender=sender, conversation_id=free_convo.pk, client_message_id="again", text="hi")
     assert (again.pk, created) == (first.pk, False)
 
