@@ -21,6 +21,11 @@ with the same --clients clients in every scenario:
     floor_hot  the same script, every client paying from its own wallet into ONE
              account (the hot row is locked and updated by all of them).
     transfer   ledger.services.transfer(), each client its own wallet pair.
+    post_sql   pgbench calling ledger_post() with exactly transfer()'s arguments
+             (bench/ledger_post.sql), the same wallet pairs, the floor's
+             transaction shape: not a target, it splits transfer()'s distance
+             from the floor into the ledger's SQL function (post_sql / floor)
+             and the Python service around it (transfer / post_sql).
     tips       the tip storm: each client a different fan, all tipping ONE creator
              through charge_with_fee (pending earnings + a sharded platform fee).
 
@@ -44,6 +49,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +58,7 @@ from servers import Postgres, Run, append_run, record_target  # noqa: E402  (ben
 
 SECTION = "## ledger"
 FLOOR_SQL = Path(__file__).resolve().parent / "ledger_floor.sql"
+POST_SQL = Path(__file__).resolve().parent / "ledger_post.sql"
 TARGET_TRANSFER = 0.7
 TARGET_TIPS = 0.8
 HOT_ACCOUNT = 1_000_000
@@ -72,7 +79,7 @@ VACUUM ANALYZE;
 """
 
 
-def pgbench_floor(pg: Postgres, *, clients: int, seconds: int, hot: bool) -> tuple[float, int, float, float]:
+def pgbench_floor(pg: Postgres, *, clients: int, seconds: int, hot: bool, script: Path = FLOOR_SQL, db: str = "floor") -> tuple[float, int, float, float]:
     """The floor script for ``seconds``: (tps, transactions, server CPU ms/op, pgbench CPU ms/op).
 
     Uncontended: client c moves 1 token back and forth within accounts 2c+1 and
@@ -81,7 +88,7 @@ def pgbench_floor(pg: Postgres, *, clients: int, seconds: int, hot: bool) -> tup
     command = [f"{pg.bindir}/pgbench", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "digis", "-n", "-M", "prepared",
                "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 1)), "-T", str(seconds),
                "-D", f"hot={1 if hot else 0}", "-D", f"hot_account={HOT_ACCOUNT}", "-D", f"run={os.urandom(4).hex()}",
-               "-f", str(FLOOR_SQL), "floor"]
+               "-f", str(script), db]
     server0, client0 = pg.cpu_seconds(), _children_cpu()
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -259,7 +266,8 @@ def main():
         # transfer: each client shuttles tokens inside its own pair of wallets.
         pairs = []
         for i in range(args.clients):
-            a, b = make_user(f"bench_a{i}"), make_user(f"bench_b{i}")
+            # UUIDs 2i+1 and 2i+2: bench/ledger_post.sql names them from pgbench's client id.
+            a, b = make_user(f"bench_a{i}", id=uuid.UUID(int=2 * i + 1)), make_user(f"bench_b{i}", id=uuid.UUID(int=2 * i + 2))
             services.credit_purchase(user=a, tokens=10**9, idempotency_key=f"bench:fund:a{i}", reference="bench")
             services.credit_purchase(user=b, tokens=10**9, idempotency_key=f"bench:fund:b{i}", reference="bench")
             pairs.append((a, b))
@@ -293,15 +301,21 @@ def main():
         def transfer():
             return workers.run("transfer", args.seconds)
 
+        def post_sql():
+            tps, n, server, client = pgbench_floor(pg, clients=args.clients, seconds=args.seconds, hot=False,
+                                                   script=POST_SQL, db="digis")
+            return tps, n, [], server, client
+
         def tips():
             return workers.run("tip", args.seconds)
 
-        scenarios = {"floor": floor, "transfer": transfer, "floor_hot": floor_hot, "tips": tips}
+        scenarios = {"floor": floor, "transfer": transfer, "post_sql": post_sql, "floor_hot": floor_hot, "tips": tips}
         per_round = []
         errors = []
         tips_done = 0
         for round_no in range(args.rounds):
-            order = ["floor", "transfer", "floor_hot", "tips"] if round_no % 2 == 0 else ["transfer", "floor", "tips", "floor_hot"]
+            order = (["floor", "transfer", "post_sql", "floor_hot", "tips"] if round_no % 2 == 0
+                     else ["post_sql", "transfer", "floor", "tips", "floor_hot"])
             print(f"round {round_no + 1} ({', '.join(order)}), load {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
             measured = {}
             for name in order:
@@ -314,7 +328,10 @@ def main():
                       f"[CPU per op: server {server:.3f} ms, client {client:.3f} ms]", flush=True)
             measured["transfer/floor"] = measured["transfer"]["rate"] / measured["floor"]["rate"]
             measured["tips/floor_hot"] = measured["tips"]["rate"] / measured["floor_hot"]["rate"]
-            print(f"  transfer/floor {measured['transfer/floor']:.2f}, tips/floor_hot {measured['tips/floor_hot']:.2f}", flush=True)
+            measured["post_sql/floor"] = measured["post_sql"]["rate"] / measured["floor"]["rate"]
+            measured["transfer/post_sql"] = measured["transfer"]["rate"] / measured["post_sql"]["rate"]
+            print(f"  transfer/floor {measured['transfer/floor']:.2f}, tips/floor_hot {measured['tips/floor_hot']:.2f} "
+                  f"(post_sql/floor {measured['post_sql/floor']:.2f}, transfer/post_sql {measured['transfer/post_sql']:.2f})", flush=True)
             per_round.append(measured)
         workers.stop()
         pending = selectors.pending_earnings(user=creator)
@@ -340,7 +357,7 @@ def main():
         return statistics.median(values), min(values), max(values)
 
     rows = []
-    for name in ("floor", "transfer", "floor_hot", "tips"):
+    for name in ("floor", "transfer", "post_sql", "floor_hot", "tips"):
         rate = spread([r[name]["rate"] for r in per_round])
         server = statistics.median(r[name]["server"] for r in per_round)
         client = statistics.median(r[name]["client"] for r in per_round)
@@ -355,6 +372,11 @@ def main():
     verdicts = [f"**{key}: {m:.3f}** (rounds {lo:.2f}-{hi:.2f}; target >= {t}: {'met' if ok else '**not met**'})"
                 for key, (m, lo, hi, t, ok) in ratios.items()]
     rounds = " / ".join(f"{r['transfer/floor']:.2f} & {r['tips/floor_hot']:.2f}" for r in per_round)
+    split = {key: spread([r[key] for r in per_round]) for key in ("post_sql/floor", "transfer/post_sql")}
+    verdicts.append("where transfer()'s distance from the floor is: the SQL function "
+                    + f"(post_sql/floor {split['post_sql/floor'][0]:.2f}, rounds {split['post_sql/floor'][1]:.2f}-{split['post_sql/floor'][2]:.2f}) "
+                    + f"and the Python service around it (transfer/post_sql {split['transfer/post_sql'][0]:.2f}, "
+                    + f"rounds {split['transfer/post_sql'][1]:.2f}-{split['transfer/post_sql'][2]:.2f})")
     print(table)
     for line in verdicts:
         print(line)

@@ -7,13 +7,14 @@
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from digis.api import error_body
 from digis.console import ConsoleAPIView
 from digis.errors import InvalidInput
+from digis.pagination import StrictCursorPagination
 from moderation import selectors, services
 from moderation.exceptions import ReportRateLimited
 from moderation.models import Report, ReportReason, TargetKind
@@ -44,8 +45,9 @@ class FileReportSerializer(serializers.Serializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class OwnReportsPagination(CursorPagination):
+class OwnReportsPagination(StrictCursorPagination):
     page_size = 20
+    max_page_size = 100
     ordering = ("-created_at", "-id")
 
 

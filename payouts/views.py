@@ -27,6 +27,9 @@ def _creator_or_404(request):
 
 class RequestForm(forms.Form):
     tokens = forms.IntegerField(required=False, min_value=1, max_value=10**12)
+    # What the page said "all" was: an empty amount pays out exactly that, not
+    # whatever became payable between rendering the page and the click.
+    shown = forms.IntegerField(required=False, min_value=1, max_value=10**12, widget=forms.HiddenInput)
 
 
 class BankForm(forms.Form):
@@ -97,7 +100,8 @@ def request_payout(request):
         messages.error(request, "Enter a whole number of tokens, or leave it empty for everything payable.")
         return redirect("payouts:earnings")
     try:
-        payout = services.request_payout(user=user, tokens=form.cleaned_data.get("tokens"))
+        tokens = form.cleaned_data.get("tokens") or form.cleaned_data.get("shown")
+        payout = services.request_payout(user=user, tokens=tokens)
     except DomainError as exc:
         _say(request, exc)
         return redirect("payouts:earnings")

@@ -9,7 +9,7 @@
 #   make bench ARGS=--quick             small sizes (~10 min quiet, ~25 min at load 6-10): checks the scripts end to end;
 #                                       nothing is written to bench/RESULTS.md
 #   make bench ARGS="ledger payments"   only these (explore, ledger, payments, calls, realtime: messaging sockets,
-#                                       live: a live room's fan-out); with --quick too
+#                                       live: a live room's fan-out, dashboard: the staff console); with --quick too
 #
 # The full sizes wait (up to 10 min) for the 1-minute load to fall to 1.5 first;
 # BENCH_MAX_LOAD / BENCH_WAIT_S change that.
@@ -23,11 +23,11 @@ names=()
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    explore|ledger|payments|calls|realtime|live) names+=("$arg") ;;
-    *) echo "unknown argument: $arg (explore, ledger, payments, calls, realtime, live, --quick)" >&2; exit 2 ;;
+    explore|ledger|payments|calls|realtime|live|dashboard) names+=("$arg") ;;
+    *) echo "unknown argument: $arg (explore, ledger, payments, calls, realtime, live, dashboard, --quick)" >&2; exit 2 ;;
   esac
 done
-[ ${#names[@]} -gt 0 ] || names=(ledger payments explore calls realtime live)
+[ ${#names[@]} -gt 0 ] || names=(ledger payments explore calls realtime live dashboard)
 
 if [ $quick = 1 ]; then
   declare -A runs=(
@@ -37,6 +37,7 @@ if [ $quick = 1 ]; then
     [calls]="bench/calls.py --ended 10000 --live 100 --runs 5 --no-write"
     [realtime]="bench/realtime.py --clients 50 --conversations 10 --seconds 3 --rounds 1 --followers 500 --no-write"
     [live]="bench/realtime_live.py --viewers 100 --seconds 5 --no-write"
+    [dashboard]="bench/dashboard.py --calls 20000 --entries 200000 --runs 5 --no-write"
   )
 else
   declare -A runs=(
@@ -46,6 +47,7 @@ else
     [calls]="bench/calls.py --ended 1000000 --live 1000 --runs 50"
     [realtime]="bench/realtime.py"
     [live]="bench/realtime_live.py"
+    [dashboard]="bench/dashboard.py"
   )
 fi
 

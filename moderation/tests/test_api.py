@@ -99,3 +99,10 @@ def test_the_queue_filters_and_the_detail(api_as, moderator, creator, reporters)
 def test_a_report_id_that_does_not_exist(api_as, moderator):
     assert api_as(moderator).get("/api/staff/reports/00000000-0000-0000-0000-000000000000/").status_code == 404
     assert api_as(moderator).get("/api/staff/reports/not-a-uuid/").status_code == 404
+
+
+@pytest.mark.parametrize("query, field", [("cursor=not-a-cursor", "cursor"), ("page_size=0", "page_size"), ("page_size=null", "page_size")])
+def test_your_reports_refuse_a_bad_cursor_or_page_size_with_a_code(api_as, reporters, query, field):
+    response = api_as(reporters[0]).get(f"/api/reports/?{query}")
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]

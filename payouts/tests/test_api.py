@@ -173,6 +173,18 @@ def test_requesting_from_the_page_without_javascript(bob_with_payable, client):
 
 
 @pytest.mark.django_db
+def test_all_on_the_page_pays_out_what_the_page_showed(bob_with_payable, alice, client, later):
+    """"Leave empty for all 600" pays out 600, even if more became payable before the click."""
+    client.force_login(bob_with_payable)
+    page = client.get("/earnings/").content.decode()
+    assert 'name="shown" value="600"' in page
+    earn(bob_with_payable, alice, 500)  # 400 more, payable after the hold
+    later(days=8)
+    client.post("/earnings/request/", {"tokens": "", "shown": "600"})
+    assert Payout.objects.get(creator=bob_with_payable).tokens == 600
+
+
+@pytest.mark.django_db
 def test_bank_form_errors_are_shown_on_the_page(bob, client):
     client.force_login(bob)
     response = client.post("/earnings/account/", {"method": "manual", "scheme": "uk_sort_code", "holder": "Bob", "sort_code": "12-34", "account_number": "12345678"})
