@@ -234,6 +234,15 @@ class BlockAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    # Deleting goes through the service, which also drops both users' cached
+    # block sets (Explore reads them on every signed-in request).
+    def delete_model(self, request, obj):
+        services.unblock_user(blocker=obj.blocker, blocked=obj.blocked)
+
+    def delete_queryset(self, request, queryset):
+        for block in queryset.select_related("blocker", "blocked"):
+            services.unblock_user(blocker=block.blocker, blocked=block.blocked)
+
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):

@@ -389,14 +389,29 @@ def block_user(*, blocker, blocked) -> Block:
     with transaction.atomic(durable=True):
         block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
         if created:
+            _blocks_changed(blocker.pk, blocked.pk)
             hooks.user_blocked(blocker=blocker, blocked=blocked)
     return block
 
 
 def unblock_user(*, blocker, blocked) -> bool:
     """Remove the block if there is one. Idempotent; returns whether one was removed."""
-    deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    with transaction.atomic():
+        deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+        if deleted:
+            _blocks_changed(blocker.pk, blocked.pk)
     return bool(deleted)
+
+
+def _blocks_changed(*user_ids) -> None:
+    """The block sets of these users changed: drop their cached copies
+    (``selectors.blocked_user_ids_cached``) now and again after commit. The
+    second one is what makes the cache exact: a reader that read the rows
+    before the commit stored them under a version this replaces."""
+    from accounts.selectors import forget_cached_blocks
+
+    forget_cached_blocks(user_ids)
+    transaction.on_commit(lambda: forget_cached_blocks(user_ids))
 
 
 # --- moderation ----------------------------------------------------------------
@@ -627,7 +642,10 @@ def delete_account(*, user, actor=None, reason: str = "Deleted by the account ho
         )
         for device in devices_for_user(user, confirmed=None):
             device.delete()
-        Block.objects.filter(Q(blocker=user) | Q(blocked=user)).delete()
+        blocks = Block.objects.filter(Q(blocker=user) | Q(blocked=user))
+        others = {other for pair in blocks.values_list("blocker_id", "blocked_id") for other in pair}
+        if blocks.delete()[0]:
+            _blocks_changed(user.pk, *others)
         user.groups.clear()
         user.user_permissions.clear()
         revoke_all_credentials(user=user, reason="deleted")

@@ -148,7 +148,7 @@ def seed(*, calls: int, entries: int, days: int) -> dict:
                    CASE WHEN reason IN ('declined', 'missed', 'cancelled', 'failed') THEN NULL ELSE t + interval '10 s' END,
                    t + interval '10 s' + seconds * interval '1 s', t + interval '20 min',
                    1 + seconds / 60, 0, seconds, 0, 0, 0, 0
-            FROM generate_series(1, {calls}) g
+            FROM generate_series(1::bigint, {calls}::bigint) g
             CROSS JOIN LATERAL (SELECT {reasons}[1 + g % 10] AS reason, now() - ({calls} - g)::float8 / {calls} * {span} - interval '31 min' AS t) AS a
             CROSS JOIN LATERAL (SELECT CASE WHEN reason IN ('declined', 'missed', 'cancelled', 'failed') THEN 0 ELSE (g * 37) % 1800 END AS seconds) AS b
             JOIN fans f ON f.n = g % {FANS}
@@ -242,13 +242,21 @@ def main():
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--profile", action="store_true", help="print one 7-day request's queries and a cProfile summary")
     parser.add_argument("--keep", action="store_true", help="leave PostgreSQL and Redis running (prints their URLs; stop them yourself)")
+    parser.add_argument("--reuse", nargs=2, metavar=("DATABASE_URL", "REDIS_URL"),
+                        help="measure again against what a --keep run seeded and filled (no seeding, no backfill: "
+                             "only the periodic re-run of the rollup job is timed); e.g. seed on a busy machine, measure on a quiet one")
     args = parser.parse_args()
 
-    pg = Postgres(durable=False, max_connections=50, prefix="digis-bench-dashboard-").start()
-    redis = Redis().start()
+    if args.reuse:
+        pg = redis = None
+        database_url, redis_url = args.reuse
+    else:
+        pg = Postgres(durable=False, max_connections=50, prefix="digis-bench-dashboard-").start()
+        redis = Redis().start()
+        database_url, redis_url = pg.url, redis.url
     try:
         os.environ.update({
-            "DATABASE_URL": pg.url, "REDIS_URL": redis.url, "DB_POOL": "false", "DB_STATEMENT_TIMEOUT_MS": "3600000",
+            "DATABASE_URL": database_url, "REDIS_URL": redis_url, "DB_POOL": "false", "DB_STATEMENT_TIMEOUT_MS": "3600000",
             "ANALYTICS_FLUSH_S": "0", "LOG_LEVEL": "WARNING", "SLOW_QUERY_MS": "100000",
         })
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "digis.settings")
@@ -266,16 +274,26 @@ def main():
         from analytics.models import FillState
         from digis.realtime import online_set
 
-        call_command("migrate", verbosity=0)
         load_before = os.getloadavg()
-        started = time.perf_counter()
-        seeded = seed(calls=args.calls, entries=args.entries, days=args.days)
-        seeded["seconds"] = time.perf_counter() - started
-        print(f"seeded {seeded['entries']:,} entries, {seeded['calls']:,} calls in {seeded['seconds']:.0f} s {seeded['timings']}")
+        if args.reuse:
+            with connection.cursor() as c:
+                c.execute("SELECT (SELECT count(*) FROM ledger_entry), (SELECT count(*) FROM calls_callsession), "
+                          "(SELECT count(*) FROM ledger_transaction WHERE kind <> 'purchase'), "
+                          "(SELECT count(*) FROM ledger_transaction WHERE kind = 'purchase')")
+                entries, calls, charges, purchases = c.fetchone()
+            seeded = {"entries": entries, "calls": calls, "charges": charges, "purchases": purchases, "seconds": None, "timings": {}}
+            backfill_s = None
+            print(f"reusing {entries:,} entries, {calls:,} calls")
+        else:
+            call_command("migrate", verbosity=0)
+            started = time.perf_counter()
+            seeded = seed(calls=args.calls, entries=args.entries, days=args.days)
+            seeded["seconds"] = time.perf_counter() - started
+            print(f"seeded {seeded['entries']:,} entries, {seeded['calls']:,} calls in {seeded['seconds']:.0f} s {seeded['timings']}")
 
-        started = time.perf_counter()
-        backfill = rollups.fill_all()
-        backfill_s = time.perf_counter() - started
+            started = time.perf_counter()
+            backfill = rollups.fill_all()
+            backfill_s = time.perf_counter() - started
         started = time.perf_counter()
         rollups.fill_all()
         rerun_s = time.perf_counter() - started
@@ -284,7 +302,7 @@ def main():
             c.execute("SELECT (SELECT count(*) FROM analytics_hourlycount), (SELECT count(*) FROM analytics_dailycount), "
                       "(SELECT count(*) FROM analytics_creatordailycount)")
             rollup_rows = c.fetchone()
-        print(f"backfill {backfill_s:.0f} s {backfill}, re-run {rerun_s:.1f} s, rows {rollup_rows}")
+        print(f"backfill {'(earlier run)' if backfill_s is None else f'{backfill_s:.0f} s {backfill}'}, re-run {rerun_s:.1f} s, rows {rollup_rows}")
 
         client = online_set._redis()
         pipe = client.pipeline(transaction=False)
@@ -304,7 +322,7 @@ def main():
         right_now = {"p50": statistics.median(now_samples), "p95": percentile(now_samples, 0.95)}
         print(f"right now: {right_now}\n{now_plan}")
 
-        staffer = User.objects.create(username="bench-staff", email="staff@bench.test", password="!", role="admin")
+        staffer, _ = User.objects.get_or_create(username="bench-staff", defaults={"email": "staff@bench.test", "password": "!", "role": "admin"})
         staffer.groups.add(Group.objects.get(name="staff"))
         page = Client()
         page.force_login(staffer)
@@ -330,16 +348,24 @@ def main():
         record_target("dashboard", "right now, median", f"{right_now['p50']:.3f} ms", "< 1 ms", right_now["p50"] < 1)
         if not args.no_write:
             write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now_plan, results, live,
-                          (load_before, load_during, load_after), commit + ("+dirty" if dirty else ""), pg.settings())
+                          (load_before, load_during, load_after), commit + ("+dirty" if dirty else ""), pg.settings() if pg else _server_settings(connection))
     finally:
         from django.db import connections
 
         connections.close_all()
-        if args.keep:
+        if args.reuse:
+            pass  # not ours to stop
+        elif args.keep:
             print(f"kept: DATABASE_URL={pg.url} REDIS_URL={redis.url} (pg_ctl -D {pg.data} stop; kill the redis in {redis.workdir})")
         else:
             pg.stop()
             redis.stop()
+
+
+def _server_settings(connection) -> dict:
+    with connection.cursor() as c:
+        c.execute("SHOW server_version")
+        return {"server_version": c.fetchone()[0]}
 
 
 def write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now_plan, results, live, loads, commit, pg_settings):
@@ -352,11 +378,15 @@ def write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, commit {commit}. Throwaway PostgreSQL "
         f"{pg_settings.get('server_version', '?')} (fsync off) and Redis on loopback, {os.cpu_count()} CPUs shared with other "
         f"engineers' test runs: load average {loads[0][0]:.1f} before seeding, {loads[1][0]:.1f} when the requests started, "
-        f"{loads[2][0]:.1f} at the end. Seeded with generate_series in {seeded['seconds']:.0f} s: {seeded['entries']:,} ledger "
+        f"{loads[2][0]:.1f} at the end. "
+        + (f"Seeded with generate_series in {seeded['seconds']:.0f} s: " if seeded["seconds"] is not None
+           else "Measured again (--reuse) against what an earlier --keep run seeded and backfilled: ")
+        + f"{seeded['entries']:,} ledger "
         f"entries ({seeded['charges']:,} charges, {seeded['purchases']:,} card purchases), {seeded['calls']:,} calls "
         f"(500 of them live or ringing), {FANS:,} fans, {CREATORS:,} creators, {ACTIVE_PER_DAY:,} active users a day and "
         f"{ROUTES} routes' latency per hour over {args.days} days. The ledger's triggers were off while seeding.\n\n"
-        f"Rollup job: the backfill from nothing took {backfill_s:.0f} s; the next run (what every periodic run costs: new "
+        + (f"Rollup job: the backfill from nothing took {backfill_s:.0f} s; " if backfill_s is not None else "Rollup job: ")
+        + f"the next run (what every periodic run costs: new "
         f"hours, the {refill_hours()}-hour refill window, today's per-creator rows, the last days) {rerun_s:.1f} s. "
         f"Rows written: {rollup_rows[0]:,} hourly, {rollup_rows[1]:,} daily, {rollup_rows[2]:,} per creator and day.\n\n"
         f"Dashboard, signed in as the staff group, through Django's test client (all middleware, view, template; in-process, "

@@ -109,9 +109,9 @@ class CreatorListView(APIView):
     )
     def get(self, request):
         query = selectors.parse_explore_query(request.query_params)
-        if request.user.is_authenticated:  # blocks apply: never shared
-            return Response(self._build(request, query))
         renderer = request.accepted_renderer
+        if request.user.is_authenticated:
+            return self._signed_in(request, query, renderer, request.accepted_media_type, through_drf=True)
         if isinstance(renderer, JSONRenderer):
             return self._shared_json(request, query, renderer, request.accepted_media_type)
         return Response(
@@ -120,26 +120,43 @@ class CreatorListView(APIView):
             )
         )
 
+    def _signed_in(self, request, query, renderer, media_type, *, through_drf: bool):
+        # Blocks apply: a viewer whose blocks leave the shared page as it is
+        # (most viewers: they hide nobody on it) gets the shared bytes; the
+        # others get the shared page minus whom they hide, built for them.
+        hidden = selectors.hidden_user_ids(request.user)
+        if isinstance(renderer, JSONRenderer) and selectors.viewer_sees_shared_page(query, hidden):
+            return self._shared_json(request, query, renderer, media_type)
+        data = self._build(request, query, hidden=hidden)
+        if through_drf:
+            return Response(data)
+        return self._json(renderer.render(data, media_type, {}), renderer)
+
     def dispatch(self, request, *args, **kwargs):
-        # Most Explore traffic is an anonymous JSON GET answered from the
-        # shared entry. For exactly the requests on which DRF's authentication
-        # would find nobody and its content negotiation would pick JSON, answer
-        # without DRF's request wrapping, negotiation, authenticators and
-        # permission checks; everything else, including every error, goes
-        # through DRF as before. Same bytes and headers either way
-        # (tests/test_anonymous_cache.py).
-        if self._plain_anonymous_json(request):
+        # Most Explore traffic is a plain JSON GET, anonymous or signed in
+        # with the session, answered from the shared page. For exactly the
+        # requests on which DRF's authentication would find the session's
+        # user (or nobody) and its content negotiation would pick JSON,
+        # answer without DRF's request wrapping, negotiation, authenticators
+        # and permission checks; everything else, including every error and
+        # every bearer token, goes through DRF as before. Same bytes and
+        # headers either way (tests/test_anonymous_cache.py).
+        if self._plain_json_get(request):
             try:
                 query = selectors.parse_explore_query(request.GET)
             except DomainError:
                 pass  # DRF renders it
             else:
                 self.headers = self.default_response_headers
-                return self.finalize_response(request, self._shared_json(request, query, JSONRenderer(), JSON))
+                if request.user.is_authenticated:
+                    response = self._signed_in(request, query, JSONRenderer(), JSON, through_drf=False)
+                else:
+                    response = self._shared_json(request, query, JSONRenderer(), JSON)
+                return self.finalize_response(request, response)
         return super().dispatch(request, *args, **kwargs)
 
     @staticmethod
-    def _plain_anonymous_json(request) -> bool:
+    def _plain_json_get(request) -> bool:
         return (
             request.method == "GET"
             and request.META.get("HTTP_ACCEPT", "*/*") in ("*/*", JSON)
@@ -148,18 +165,25 @@ class CreatorListView(APIView):
             # APIClient.force_authenticate, as DRF's Request reads it
             and getattr(request, "_force_auth_user", None) is None
             and getattr(request, "_force_auth_token", None) is None
-            and not request.user.is_authenticated  # the session, as SessionAuthentication reads it
+            # The session's user, as SessionAuthentication reads it (an
+            # active user; its CSRF check lets every GET through), or nobody.
+            and (not request.user.is_authenticated or request.user.is_active)
         )
 
     @staticmethod
     def _base_url(request) -> str:
         return request.build_absolute_uri(reverse("api-creators"))
 
-    def _build(self, request, query) -> dict:
+    def _build(self, request, query, *, hidden=frozenset()) -> dict:
         base_url = self._base_url(request)
-        page = selectors.explore(query, viewer=request.user)
+        page = selectors.explore(query, hidden=hidden)
         next_url = f"{base_url}?{urlencode(query.as_params(cursor=page.next_cursor))}" if page.next_cursor else None
         return {"results": page.creators, "next_cursor": page.next_cursor, "next": next_url}
+
+    @staticmethod
+    def _json(body: bytes, renderer) -> HttpResponse:
+        charset = f"; charset={renderer.charset}" if renderer.charset else ""
+        return HttpResponse(body, content_type=f"{renderer.media_type}{charset}")
 
     def _shared_json(self, request, query, renderer, media_type) -> HttpResponse:
         # Share the rendered bytes, so a hit neither unpickles 24 cards nor
@@ -168,8 +192,7 @@ class CreatorListView(APIView):
             ("api-json", self._base_url(request), media_type, query),
             lambda: renderer.render(self._build(request, query), media_type, {}),
         )
-        charset = f"; charset={renderer.charset}" if renderer.charset else ""
-        return HttpResponse(body, content_type=f"{renderer.media_type}{charset}")
+        return self._json(body, renderer)
 
 
 class CreatorDetailView(APIView):

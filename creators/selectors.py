@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from creators.exceptions import CreatorNotFound, InvalidCursor, InvalidSort, UnknownCategory
-from creators.models import Category, CreatorProfile, Follow
+from creators.models import Category, CreatorCategory, CreatorProfile, Follow
 from creators.search import MAX_QUERY_LENGTH, apply_search
 from creators.services import CARD_CACHE_KEY, EXPLORE_GENERATION_KEY, LOCAL_ANONYMOUS_RESPONSES
 from digis.errors import InvalidInput
@@ -62,13 +62,18 @@ def listed_profiles():
     )
 
 
-def hidden_user_ids(viewer) -> set:
-    """Users ``viewer`` must never see (blocks in either direction)."""
-    if viewer is None or not viewer.is_authenticated:
-        return set()
-    from accounts.selectors import blocked_user_ids
+def hidden_user_ids(viewer) -> frozenset[str]:
+    """Users ``viewer`` must never see (blocks in either direction), as strings.
 
-    return set(blocked_user_ids(viewer))
+    Read on every signed-in Explore request, so it comes from the cache
+    (``accounts.selectors.blocked_user_ids_cached``: exact, every block and
+    unblock replaces it), not from a query.
+    """
+    if viewer is None or not viewer.is_authenticated:
+        return frozenset()
+    from accounts.selectors import blocked_user_ids_cached
+
+    return blocked_user_ids_cached(viewer)
 
 
 # --- categories -------------------------------------------------------------
@@ -125,30 +130,61 @@ def category_by_slug(slug: str) -> dict:
 # --- cards ------------------------------------------------------------------
 
 
-def _build_card(profile: CreatorProfile) -> dict:
-    user = profile.user
-    avatar = profile.avatar or getattr(user, "avatar", None)
-    return {
-        "id": str(user.pk),
-        "username": user.username,
-        "name": profile.display_name or getattr(user, "public_name", "") or user.username,
-        "bio": profile.bio,
-        "avatar_url": avatar.url if avatar else "",
-        "cover_url": profile.cover.url if profile.cover else "",
-        "initials": _initials(profile.display_name or user.get_full_name() or user.username),
-        "video_call_rate": profile.video_call_rate,
-        "voice_call_rate": profile.voice_call_rate,
-        "message_price": profile.message_price,
-        "min_call_minutes": profile.min_call_minutes,
-        "message_policy": profile.message_policy,
-        "message_min_spend": profile.message_min_spend,
-        "do_not_disturb": profile.do_not_disturb,
-        "follower_count": profile.follower_count,
-        "categories": [
-            {"slug": link.category.slug, "name": link.category.name} for link in profile.category_links.all()
-        ],
-        "created_at": profile.created_at.isoformat(),
-    }
+# Everything a card shows, read as plain tuples: a cold Explore page builds
+# 24-41 cards, and model instances with a prefetch of their categories were
+# about 40% of such a request's CPU in the web process (bench/explore.py --py-spy).
+_CARD_COLUMNS = (
+    "user_id", "display_name", "bio", "avatar", "cover", "video_call_rate", "voice_call_rate", "message_price",
+    "min_call_minutes", "message_policy", "message_min_spend", "do_not_disturb", "follower_count", "created_at",
+    "user__username", "user__display_name", "user__first_name", "user__last_name", "user__avatar",
+)
+
+
+def _load_cards(user_ids: list[str]) -> dict[str, dict]:
+    """Cards of these creators from the database: two queries, no model instances."""
+    from accounts.models import User
+
+    categories: dict[str, list] = {}
+    links = (
+        CreatorCategory.objects.filter(profile_id__in=user_ids)
+        .order_by("profile_id", "position")
+        .values_list("profile_id", "category__slug", "category__name")
+    )
+    for profile_id, slug, name in links:
+        categories.setdefault(str(profile_id), []).append({"slug": slug, "name": name})
+    profile_files = CreatorProfile._meta.get_field("avatar").storage
+    cover_files = CreatorProfile._meta.get_field("cover").storage
+    user_files = User._meta.get_field("avatar").storage
+    cards = {}
+    for row in CreatorProfile.objects.filter(user_id__in=user_ids).values_list(*_CARD_COLUMNS):
+        (user_id, display_name, bio, avatar, cover, video_rate, voice_rate, message_price, min_minutes, policy,
+         min_spend, dnd, followers, created_at, username, user_display_name, first_name, last_name, user_avatar) = row
+        full_name = f"{first_name} {last_name}".strip()  # User.get_full_name
+        if avatar:
+            avatar_url = profile_files.url(avatar)
+        else:
+            avatar_url = user_files.url(user_avatar) if user_avatar else ""
+        user_id = str(user_id)
+        cards[user_id] = {
+            "id": user_id,
+            "username": username,
+            "name": display_name or user_display_name or full_name or username,  # or User.public_name
+            "bio": bio,
+            "avatar_url": avatar_url,
+            "cover_url": cover_files.url(cover) if cover else "",
+            "initials": _initials(display_name or full_name or username),
+            "video_call_rate": video_rate,
+            "voice_call_rate": voice_rate,
+            "message_price": message_price,
+            "min_call_minutes": min_minutes,
+            "message_policy": policy,
+            "message_min_spend": min_spend,
+            "do_not_disturb": dnd,
+            "follower_count": followers,
+            "categories": categories.get(user_id, []),
+            "created_at": created_at.isoformat(),
+        }
+    return cards
 
 
 def _initials(name: str) -> str:
@@ -166,15 +202,9 @@ def cards_for(user_ids: Iterable) -> dict[str, dict]:
     cards = {keys[key]: card for key, card in cached.items()}
     missing = [user_id for user_id in ids if user_id not in cards]
     if missing:
-        fresh = {}
-        profiles = (
-            CreatorProfile.objects.filter(user_id__in=missing)
-            .select_related("user")
-            .prefetch_related("category_links__category")
-        )
-        for profile in profiles:
-            fresh[str(profile.user_id)] = _build_card(profile)
-        cache.set_many({CARD_CACHE_KEY.format(user_id): card for user_id, card in fresh.items()}, _card_ttl())
+        fresh = _load_cards(missing)
+        if _card_ttl() > 0:
+            cache.set_many({CARD_CACHE_KEY.format(user_id): card for user_id, card in fresh.items()}, _card_ttl())
         cards.update(fresh)
     return cards
 
@@ -393,32 +423,28 @@ def _decode_cursor(cursor: str, sort: str) -> list:
 
 
 def _after(cursor_keys: list, sort: str) -> Q:
-    """Rows strictly after the cursor in descending (key, id) order."""
+    """Rows strictly after the cursor in descending (key, id) order (popular
+    and new; the online sort applies the popular one to each of its halves)."""
     if sort == "popular":
         followers, last_id = cursor_keys
         return Q(follower_count__lte=followers) & (
             Q(follower_count__lt=followers) | Q(follower_count=followers, user_id__lt=last_id)
         )
-    if sort == "new":
-        created_at, last_id = cursor_keys
-        return Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(created_at=created_at, user_id__lt=last_id))
-    flag, followers, last_id = cursor_keys
-    return Q(online_rank__lt=flag) | Q(online_rank=flag, follower_count__lt=followers) | Q(
-        online_rank=flag, follower_count=followers, user_id__lt=last_id
-    )
+    created_at, last_id = cursor_keys
+    return Q(created_at__lte=created_at) & (Q(created_at__lt=created_at) | Q(created_at=created_at, user_id__lt=last_id))
 
 
-def _page_rows_cached(query: ExploreQuery, online_ids, fetch):
-    """The page's sort keys, shared for CREATORS_PAGE_CACHE_S by every viewer who
-    hides nobody (viewers with blocks always query). Only the order of ids is
-    shared; cards and availability stay fresh. The price: a creator banned or
-    newly listed in the last few seconds shows (or not) until the entry expires."""
+def _page_rows_cached(query: ExploreQuery, online_ids, count: int, fetch):
+    """The first ``count`` sort keys of a query, shared for CREATORS_PAGE_CACHE_S
+    (only the order of ids; cards and availability are read separately). The
+    price: a creator banned or newly listed in the last few seconds shows (or
+    not) until the entry expires."""
     ttl = getattr(settings, "CREATORS_PAGE_CACHE_S", 5)
     if ttl <= 0:
         return fetch()
     online_part = ",".join(sorted(online_ids)) if online_ids else ""
-    raw = repr((query.category, query.q, query.online, query.sort, query.cursor, query.limit, online_part))
-    key = "creators:page:v1:" + hashlib.sha256(raw.encode()).hexdigest()
+    raw = repr((query.category, query.q, query.online, query.sort, query.cursor, count, online_part))
+    key = "creators:page:v2:" + hashlib.sha256(raw.encode()).hexdigest()
     rows = cache.get(key)
     if rows is None:
         rows = fetch()
@@ -426,71 +452,237 @@ def _page_rows_cached(query: ExploreQuery, online_ids, fetch):
     return rows
 
 
-def explore(query: ExploreQuery, *, viewer=None) -> ExplorePage:
-    """One page of creator cards for Explore and the API (keyset pagination).
+# Rows a shared Explore page keeps beyond the page itself, so that a viewer
+# whose blocks remove a few of them still gets a full page from it.
+SPARE_ROWS = 16
+# Creators a "Live now" / "Online now" strip shows.
+SECTION_SIZE = 8
 
-    Queries: blocks (signed in), the page's keys, then cards (cache, or one
-    batch of two queries), calls' busy list and streaming's live list: the
-    count does not grow with the page size.
+
+def _order_for(sort: str) -> tuple[list[str], list[str]]:
+    """ORDER BY and the key fields of the popular and new sorts (online: ``_online_first_rows``)."""
+    if sort == "popular":
+        return ["-follower_count", "-user_id"], ["follower_count", "user_id"]
+    return ["-created_at", "-user_id"], ["created_at", "user_id"]
+
+
+def _fetch_rows(query: ExploreQuery, online_ids, *, count: int, hidden=frozenset()) -> list[tuple]:
+    """The sort keys (user id last) of the first ``count`` listed creators
+    after the query's cursor, leaving out ``hidden``."""
+    queryset = listed_profiles()
+    if hidden:
+        queryset = queryset.exclude(user_id__in=hidden)
+    if query.category:
+        queryset = queryset.filter(category_links__category__slug=query.category)
+    if query.q:
+        queryset = apply_search(queryset, query.q)
+    if query.online:
+        queryset = queryset.filter(user_id__in=online_ids)
+    if query.sort == "online":
+        return _online_first_rows(queryset, query, online_ids, count)
+    if query.cursor:
+        queryset = queryset.filter(_after(_decode_cursor(query.cursor, query.sort), query.sort))
+    order, key_fields = _order_for(query.sort)
+    return list(queryset.order_by(*order).values_list(*key_fields)[:count])
+
+
+def _online_first_rows(queryset, query: ExploreQuery, online_ids, count: int) -> list[tuple]:
+    """sort=online: the online creators, most followed first, then everyone
+    else in the same order; rows (1 or 0, follower count, id), exactly the
+    order and cursor of ORDER BY (online, followers, id) DESC.
+
+    Asked as two queries on purpose: ranking by a CASE over the online ids
+    made PostgreSQL compute it for every listed creator and sort them all
+    (a full scan per request at 100,000 creators); each half here walks the
+    popular index and stops after ``count`` rows.
     """
-    hidden = hidden_user_ids(viewer)
-    online_ids = online_creator_ids() if (query.online or query.sort == "online") else None
-    if query.online and not online_ids:
-        return ExplorePage(query=query)
-    if query.sort == "popular":
-        order = ["-follower_count", "-user_id"]
-        key_fields = ["follower_count", "user_id"]
-    elif query.sort == "new":
-        order = ["-created_at", "-user_id"]
-        key_fields = ["created_at", "user_id"]
-    else:
-        order = ["-online_rank", "-follower_count", "-user_id"]
-        key_fields = ["online_rank", "follower_count", "user_id"]
+    after = _decode_cursor(query.cursor, "online") if query.cursor else None
+    online = sorted(online_ids or ())
+    order = ["-follower_count", "-user_id"]
+    rows = []
+    if online and (after is None or after[0] == 1):
+        part = queryset.filter(user_id__in=online)
+        if after is not None:
+            part = part.filter(_after(after[1:], "popular"))
+        rows = [(1, *keys) for keys in part.order_by(*order).values_list("follower_count", "user_id")[:count]]
+    if len(rows) < count and not query.online:
+        part = queryset.exclude(user_id__in=online) if online else queryset
+        if after is not None and after[0] == 0:
+            part = part.filter(_after(after[1:], "popular"))
+        rows += [(0, *keys) for keys in part.order_by(*order).values_list("follower_count", "user_id")[: count - len(rows)]]
+    return rows
 
-    def fetch_rows():
-        # Built only on a page-cache miss: composing the ORM query is a good
-        # part of a request's cost.
-        queryset = listed_profiles()
-        if hidden:
-            queryset = queryset.exclude(user_id__in=hidden)
-        if query.category:
-            queryset = queryset.filter(category_links__category__slug=query.category)
-        if query.q:
-            queryset = apply_search(queryset, query.q)
-        if query.online:
-            queryset = queryset.filter(user_id__in=online_ids)
-        if query.sort == "online":
-            rank = Case(When(user_id__in=online_ids, then=Value(1)), default=Value(0), output_field=IntegerField())
-            queryset = queryset.annotate(online_rank=rank if online_ids else Value(0, output_field=IntegerField()))
-        if query.cursor:
-            queryset = queryset.filter(_after(_decode_cursor(query.cursor, query.sort), query.sort))
-        return list(queryset.order_by(*order).values_list(*key_fields)[: query.limit + 1])
 
-    rows = _page_rows_cached(query, online_ids, fetch_rows) if not hidden else fetch_rows()
+def _online_ids_for(query: ExploreQuery):
+    return online_creator_ids() if (query.online or query.sort == "online") else None
+
+
+def _page_from_rows(query: ExploreQuery, rows: list[tuple], cards: dict[str, dict]) -> ExplorePage:
+    """The page the first ``limit + 1`` of ``rows`` make (the extra row only
+    says whether there is a next page). Cards already decorated."""
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
-    cards = cards_for(row[-1] for row in rows)
     ordered = [cards[str(row[-1])] for row in rows if str(row[-1]) in cards]
     next_cursor = None
     if has_more and rows:
         last = rows[-1]
         values = [value.isoformat() if isinstance(value, dt.datetime) else value for value in last[:-1]]
         next_cursor = _encode_cursor(query.sort, [*values, str(last[-1])])
-    return ExplorePage(query=query, creators=_decorate(ordered), next_cursor=next_cursor)
+    return ExplorePage(query=query, creators=ordered, next_cursor=next_cursor)
 
 
-def section(kind: str, *, viewer=None, limit: int = 8) -> list[dict]:
-    """The "Live now" / "Online now" strips: listed creators in that state, most followed first."""
+@dataclass(frozen=True)
+class SharedPage:
+    """What every viewer of one Explore query (filters, sort, cursor, size)
+    starts from: the first ``limit + 1 + SPARE_ROWS`` rows in order and their
+    decorated cards, shared like an anonymous response
+    (``anonymous_explore_cached``). A viewer's blocks are applied on top.
+
+    A keyset page is the first ``limit + 1`` rows after the cursor, so removing
+    rows that are not among them changes nothing, and removing some of them
+    leaves the page the next rows would make: as long as ``limit + 1`` rows
+    remain (or the query has no more rows than these), the viewer's page is
+    exactly the one their own query would return, cursor included.
+    """
+
+    rows: tuple
+    ids: tuple  # each row's user id, as a string
+    cards: dict
+    complete: bool  # the query has no rows beyond these
+
+    def head_ids(self, limit: int) -> frozenset[str]:
+        """The ids that decide the anonymous page (its cards and whether there is a next one)."""
+        return frozenset(self.ids[: limit + 1])
+
+    def page_for(self, query: ExploreQuery, hidden: frozenset) -> ExplorePage | None:
+        """This page without ``hidden``, or None when too few rows remain to know it."""
+        if hidden:
+            rows = [row for row, user_id in zip(self.rows, self.ids) if user_id not in hidden]
+        else:
+            rows = list(self.rows)
+        if len(rows) <= query.limit and not self.complete:
+            return None
+        return _page_from_rows(query, rows, self.cards)
+
+
+def _build_shared_page(query: ExploreQuery) -> SharedPage:
+    online_ids = _online_ids_for(query)
+    if query.online and not online_ids:
+        return SharedPage(rows=(), ids=(), cards={}, complete=True)
+    count = query.limit + 1 + SPARE_ROWS
+    rows = _page_rows_cached(
+        query, online_ids, count, lambda: _fetch_rows(query, online_ids, count=count)
+    )
+    cards = cards_for(row[-1] for row in rows)
+    decorated = {card["id"]: card for card in _decorate([cards[str(row[-1])] for row in rows if str(row[-1]) in cards])}
+    return SharedPage(
+        rows=tuple(rows), ids=tuple(str(row[-1]) for row in rows), cards=decorated, complete=len(rows) < count
+    )
+
+
+def shared_enabled() -> bool:
+    """Whether Explore answers are shared between viewers (CREATORS_ANONYMOUS_CACHE_S > 0)."""
+    return getattr(settings, "CREATORS_ANONYMOUS_CACHE_S", 3) > 0
+
+
+def shared_page(query: ExploreQuery) -> SharedPage:
+    return anonymous_explore_cached(("shared-page", query), lambda: _build_shared_page(query))
+
+
+def explore(query: ExploreQuery, *, viewer=None, hidden: frozenset | None = None) -> ExplorePage:
+    """One page of creator cards for Explore and the API (keyset pagination).
+
+    Minus the creators ``viewer`` must not see (``hidden``, when the caller
+    already read it). With sharing on (CREATORS_ANONYMOUS_CACHE_S), every
+    viewer's page comes from the query's ``SharedPage`` with their blocks
+    applied: no query, and availability as old as an anonymous visitor's.
+    Only a viewer whose blocks remove more than SPARE_ROWS of its rows, or
+    sharing off, queries: blocks (from the cache), the page's keys, then cards
+    (cache, or one batch of two queries), calls' busy list and streaming's
+    live list: the count does not grow with the page size.
+    """
+    if hidden is None:
+        hidden = hidden_user_ids(viewer)
+    if shared_enabled():
+        page = shared_page(query).page_for(query, hidden)
+        if page is not None:
+            return page
+    online_ids = _online_ids_for(query)
+    if query.online and not online_ids:
+        return ExplorePage(query=query)
+    count = query.limit + 1
+    if hidden:
+        rows = _fetch_rows(query, online_ids, count=count, hidden=hidden)
+    else:
+        rows = _page_rows_cached(query, online_ids, count, lambda: _fetch_rows(query, online_ids, count=count))
+    cards = cards_for(row[-1] for row in rows[: query.limit])
+    decorated = {card["id"]: card for card in _decorate(list(cards.values()))}
+    return _page_from_rows(query, rows, decorated)
+
+
+def viewer_sees_shared_page(query: ExploreQuery, hidden: frozenset) -> bool:
+    """Whether a viewer hiding ``hidden`` gets exactly the shared (anonymous) page."""
+    return not hidden or (shared_enabled() and hidden.isdisjoint(shared_page(query).head_ids(query.limit)))
+
+
+@dataclass(frozen=True)
+class SharedSection:
+    """The first SECTION_SIZE + SPARE_ROWS creators of a strip, shared; blocks applied on top."""
+
+    ids: tuple
+    cards: dict
+    complete: bool
+
+    def head_ids(self) -> frozenset[str]:
+        return frozenset(self.ids[:SECTION_SIZE])
+
+    def cards_for(self, hidden: frozenset) -> list[dict] | None:
+        ids = [user_id for user_id in self.ids if user_id not in hidden]
+        if len(ids) < SECTION_SIZE and not self.complete:
+            return None
+        return [self.cards[user_id] for user_id in ids[:SECTION_SIZE] if user_id in self.cards]
+
+
+def _section_rows(kind: str, *, count: int, hidden=frozenset()) -> list[str]:
     ids = live_user_ids() if kind == "live" else online_creator_ids()
+    ids = [user_id for user_id in ids if user_id not in hidden]
     if not ids:
         return []
-    hidden = {str(user_id) for user_id in hidden_user_ids(viewer)}
-    ids = [user_id for user_id in ids if user_id not in hidden]
-    rows = list(
-        listed_profiles().filter(user_id__in=ids).order_by("-follower_count", "-user_id").values_list("user_id", flat=True)[:limit]
-    )
-    cards = cards_for(rows)
-    return _decorate([cards[str(user_id)] for user_id in rows if str(user_id) in cards])
+    rows = listed_profiles().filter(user_id__in=ids).order_by("-follower_count", "-user_id").values_list("user_id", flat=True)
+    return [str(user_id) for user_id in rows[:count]]
+
+
+def _build_shared_section(kind: str) -> SharedSection:
+    count = SECTION_SIZE + SPARE_ROWS
+    ids = _section_rows(kind, count=count)
+    cards = cards_for(ids)
+    decorated = {card["id"]: card for card in _decorate([cards[user_id] for user_id in ids if user_id in cards])}
+    return SharedSection(ids=tuple(ids), cards=decorated, complete=len(ids) < count)
+
+
+def shared_section(kind: str) -> SharedSection:
+    return anonymous_explore_cached(("shared-section", kind), lambda: _build_shared_section(kind))
+
+
+def section(kind: str, *, viewer=None, hidden: frozenset | None = None) -> list[dict]:
+    """The "Live now" / "Online now" strips: listed creators in that state, most
+    followed first, SECTION_SIZE at most, minus whom the viewer must not see."""
+    if hidden is None:
+        hidden = hidden_user_ids(viewer)
+    if shared_enabled():
+        found = shared_section(kind).cards_for(hidden)
+        if found is not None:
+            return found
+    ids = _section_rows(kind, count=SECTION_SIZE, hidden=hidden)
+    cards = cards_for(ids)
+    return _decorate([cards[user_id] for user_id in ids if user_id in cards])
+
+
+def viewer_sees_shared_sections(kinds, hidden: frozenset) -> bool:
+    """Whether a viewer hiding ``hidden`` sees exactly the shared strips of these kinds."""
+    if not hidden:
+        return True
+    return shared_enabled() and all(hidden.isdisjoint(shared_section(kind).head_ids()) for kind in kinds)
 
 
 # An entry outlives its freshness by this much so that, once it is stale by
@@ -571,8 +763,10 @@ def anonymous_explore_cached(parts: tuple, build):
     build invalidates what we store. Availability (online / in a call) and
     "live" are not tracked: they are CREATORS_ANONYMOUS_CACHE_S old at most,
     plus the time one rebuild takes (while one request rebuilds an entry that is
-    only old, the others serve it). Only for anonymous viewers: a signed-in
-    viewer's blocks must apply, so callers never come here for them.
+    only old, the others serve it). What is stored here is what a viewer who
+    hides nobody sees; signed-in viewers get it only when their blocks remove
+    nothing from it (``viewer_sees_shared_page``), and otherwise their own
+    answer built from the shared pages (``SharedPage.page_for``).
 
     Each web process also keeps what it served for CREATORS_ANONYMOUS_LOCAL_S
     (1 s; never past the shared entry's own age limit) and answers from that
@@ -633,7 +827,7 @@ def profile_card(username: str, *, viewer=None) -> dict:
     user_id = (
         listed_profiles().filter(user__username__iexact=username).values_list("user_id", flat=True).first()
     )
-    if user_id is None or user_id in hidden_user_ids(viewer):
+    if user_id is None or str(user_id) in hidden_user_ids(viewer):
         raise CreatorNotFound()
     cards = cards_for([user_id])
     if str(user_id) not in cards:

@@ -26,22 +26,23 @@ def explore(request, slug=None):
     viewer = request.user
     base = request.path
     category = selectors.category_by_slug(query.category) if query.category else None
+    first_page = not query.cursor
+    # The "Live now" / "Online now" strips this page shows.
+    sections = [kind for kind, shown in (("live", not query.q), ("online", not query.q and not query.online))
+                if shown and first_page]
 
-    def build() -> str:
+    def build(hidden=frozenset()) -> str:
         # Everything here depends on the query, never on the viewer beyond
-        # their blocks (``viewer`` is anonymous when the result is shared).
-        page = selectors.explore(query, viewer=viewer)
-        first_page = not query.cursor
+        # whom they hide (nobody when the result is shared).
+        page = selectors.explore(query, hidden=hidden)
         context = {
             "query": query,
             "page": page,
             "categories": selectors.categories(),
             "category": category,
             "sorts": selectors.SORTS,
-            "live_now": selectors.section("live", viewer=viewer) if first_page and not query.q else [],
-            "online_now": selectors.section("online", viewer=viewer)
-            if first_page and not query.q and not query.online
-            else [],
+            "live_now": selectors.section("live", hidden=hidden) if "live" in sections else [],
+            "online_now": selectors.section("online", hidden=hidden) if "online" in sections else [],
             "next_url": f"{base}?{urlencode(query.as_params(cursor=page.next_cursor, with_category=slug is None))}"
             if page.next_cursor
             else None,
@@ -55,8 +56,15 @@ def explore(request, slug=None):
     def frame(content: str) -> dict:
         return {"content": mark_safe(content), "category": category}
 
-    if viewer.is_authenticated:  # blocks apply: never shared
-        content = build()
+    if viewer.is_authenticated:
+        # Blocks apply. A viewer who hides nobody the shared content shows
+        # (most viewers) gets it; the others get it built for them from the
+        # shared pages minus whom they hide.
+        hidden = selectors.hidden_user_ids(viewer)
+        if selectors.viewer_sees_shared_page(query, hidden) and selectors.viewer_sees_shared_sections(sections, hidden):
+            content = selectors.anonymous_explore_cached(("page", base, query), build)
+        else:
+            content = build(hidden)
     elif not len(messages.get_messages(request)):  # len() reads them without marking them shown
         # An anonymous visitor with no flash message to show gets the same
         # frame (navigation, no CSRF token) as every other one, so the whole

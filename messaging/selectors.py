@@ -80,25 +80,36 @@ def conversation_for_party(*, conversation_id, user) -> Conversation:
     """The conversation (with both people) if ``user`` is in it and no block stands between
     the two; else 404. One query: the block is checked in it too (this runs for every
     message, typing signal and read)."""
-    conversation = (
+    # order_by(): one row by primary key; `.first()` would add an ORDER BY for Django to compile.
+    conversation = next(iter(
         Conversation.objects.select_related("fan", "creator")
         .filter(_party_q(user), pk=conversation_id)
         .annotate(blocked=_blocked_between("fan_id", "creator_id"))
-        .first()
-    )
+        .order_by()[:1]
+    ), None)
     if conversation is None or conversation.blocked:
+        raise ConversationNotFound()
+    return conversation
+
+
+def conversation_of_party(*, conversation_id, user) -> Conversation:
+    """The bare conversation row if ``user`` is in it, else 404: no people, no block check.
+    For ``send_message``, which reads both people and the block under its inbox locks (one
+    query instead of two); anything else wants ``conversation_for_party``."""
+    conversation = next(iter(Conversation.objects.filter(_party_q(user), pk=conversation_id).order_by()[:1]), None)
+    if conversation is None:
         raise ConversationNotFound()
     return conversation
 
 
 def other_party_id(*, conversation_id, user):
     """The other person's id, under the same rules as ``conversation_for_party``, without loading anyone."""
-    row = (
+    row = next(iter(
         Conversation.objects.filter(_party_q(user), pk=conversation_id)
         .annotate(blocked=_blocked_between("fan_id", "creator_id"))
         .values_list("fan_id", "creator_id", "blocked")
-        .first()
-    )
+        .order_by()[:1]
+    ), None)
     if row is None or row[2]:
         raise ConversationNotFound()
     return row[1] if row[0] == user.pk else row[0]

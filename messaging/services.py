@@ -48,9 +48,9 @@ from messaging.exceptions import (
     BroadcastRateLimited,
     CannotMessageSelf,
     ClientMessageIdReused,
+    ConversationNotFound,
     DeleteNotAllowed,
     InvalidMessage,
-    MessagingBlocked,
     MessagingRateLimited,
     NotACreator,
     NotAllowedToBroadcast,
@@ -197,8 +197,8 @@ def send_message(*, sender, conversation_id, client_message_id, text: str = "", 
     message and charges nothing (409 client_message_id_reused if the text
     differs). A fan's message to a creator with a price holds that price in the
     ledger's escrow; a creator's message releases everything still held in the
-    conversation. Refuses, with nothing stored: 404 conversation_not_found /
-    recipient_not_found, 403 blocked / followers_only / spend_required /
+    conversation. Refuses, with nothing stored: 404 conversation_not_found (also
+    when a block stands between the two) / recipient_not_found, 403 followers_only / spend_required /
     wallet_frozen, 402 insufficient_funds (``shortfall``, ``price``, ``balance``),
     400 invalid_message / message_too_long / invalid_image_*, 429 message_rate_limited.
     """
@@ -206,7 +206,8 @@ def send_message(*, sender, conversation_id, client_message_id, text: str = "", 
 
     client_message_id = _clean_client_id(client_message_id)
     text = _clean_text(text)
-    conversation = selectors.conversation_for_party(conversation_id=conversation_id, user=sender)
+    # Only that the sender is in it: _send_locked reads both people and any block under the inbox locks.
+    conversation = selectors.conversation_of_party(conversation_id=conversation_id, user=sender)
     if not text and image is None:
         raise InvalidMessage(fields={"text": ["Write something or attach an image."]})
     image_name = _store_image(image, conversation.pk) if image is not None else ""
@@ -244,28 +245,35 @@ def _send_locked(*, sender, conversation, client_message_id, text, image_name) -
 
     recipient_id = conversation.other(sender.pk)
     inboxes = lock_inboxes([sender.pk, recipient_id])
+    # Both people as of now, with their creator profiles (the price and policy, the names the
+    # notification shows), and whether a block stands between them: one query, under the locks.
+    people = {
+        user.pk: user
+        for user in User.objects.filter(pk__in=[sender.pk, recipient_id]).select_related("creator_profile")
+        .annotate(blocked=Exists(Block.objects.filter(
+            Q(blocker_id=sender.pk, blocked_id=recipient_id) | Q(blocker_id=recipient_id, blocked_id=sender.pk))))
+        .order_by()
+    }
+    recipient = people.get(recipient_id)
+    if recipient is not None and recipient.blocked:
+        # A block hides the conversation both ways (also one made while this send waited for the locks).
+        raise ConversationNotFound()
     # Under the locks: a resend (also one that raced us) finds the first message and counts for nothing.
-    replay = Message.objects.filter(sender=sender, client_message_id=client_message_id).first()
+    # (No ORDER BY: the pair is unique, and `.first()` would add one for Django to compile.)
+    replay = next(iter(Message.objects.filter(sender=sender, client_message_id=client_message_id).order_by()[:1]), None)
     if replay is not None:
         return _replayed(replay, conversation=conversation, text=text), False
     check_send_rate(sender)
-    # The recipient as of now, and a block made since the conversation was read (one query).
-    recipient = (
-        User.objects.filter(pk=recipient_id)
-        .annotate(blocked=Exists(Block.objects.filter(
-            Q(blocker_id=sender.pk, blocked_id=recipient_id) | Q(blocker_id=recipient_id, blocked_id=sender.pk))))
-        .first()
-    )
     if recipient is None or not rules.reachable(recipient):
         raise RecipientNotFound()
-    if recipient.blocked:
-        raise MessagingBlocked()
+    sender = people.get(sender.pk, sender)
+    from_fan = sender.pk == conversation.fan_id
+    conversation.fan, conversation.creator = (sender, recipient) if from_fan else (recipient, sender)
     now = timezone.now()
     price = 0
     hold = None
-    from_fan = sender.pk == conversation.fan_id
     if from_fan:
-        profile = rules.creator_profile(conversation.creator)
+        profile = getattr(conversation.creator, "creator_profile", None)
         if profile is None:
             raise RecipientNotFound()
         rules.check_policy(conversation=conversation, fan=sender, profile=profile)
@@ -318,16 +326,17 @@ def _announce_new(message: Message, *, conversation, sender, recipient, prev: di
     from notifications.models import NotificationKind
     from notifications.services import notify, should_notify_message
 
-    for person in (sender, recipient):
-        send_event_on_commit(
-            [person.pk],
-            {
-                "type": "message.new",
-                "conversation_id": str(conversation.pk),
-                "message": selectors.message_data(message, person),
-                "prev_id": prev.get(str(person.pk), 0),
-            },
-        )
+    # One trip to the event loop for both (two people: their order does not matter, each
+    # person's own events stay in order).
+    send_events_on_commit([
+        ([person.pk], {
+            "type": "message.new",
+            "conversation_id": str(conversation.pk),
+            "message": selectors.message_data(message, person),
+            "prev_id": prev.get(str(person.pk), 0),
+        })
+        for person in (sender, recipient)
+    ])
     # "People who never paid me": a paid message is money offered; otherwise what the sender spent with them.
     has_paid = lambda: message.price > 0 or selectors.spent_with(recipient, sender) > 0  # noqa: E731
     if not should_notify_message(recipient=recipient, sender=sender, has_paid=has_paid):

@@ -112,3 +112,23 @@ def test_the_middleware_calls_the_registered_observer():
     from digis.middleware import request_observers
 
     assert request_observers.count(observe_request) == 1
+
+
+@pytest.mark.postgres
+def test_the_database_sums_routes_as_python_does(db, clock, monkeypatch):
+    """On PostgreSQL the dashboard sums a period's routes in SQL; SQLite (the embedded default) merges in Python.
+    Both give the same figures, over day rollups and the hours after them, for the period and the one before."""
+    for day, hour, ms, status in ((1, 10, 3, 200), (1, 11, 30, 500), (2, 9, 7, 404), (2, 23, 250, 200), (3, 1, 12, 200)):
+        for route in ("api/things/", "api/other/"):
+            recorder.observe(method="GET", route=route, status=status, duration_ms=ms * (2 if route == "api/other/" else 1),
+                             user_id=None, now=at(2026, 4, day, hour, 5).timestamp())
+        recorder.flush()
+    rollups.fill_all(now=at(2026, 4, 3, 6))  # April 1 and 2 as day rows; April 3 stays hours
+    clock.set(at(2026, 4, 3, 6))
+    for period in (Period(dt.date(2026, 4, 2), dt.date(2026, 4, 3)), Period(dt.date(2026, 4, 1), dt.date(2026, 4, 1))):
+        in_sql = selectors.dashboard(period)["api"]
+        monkeypatch.setattr(selectors, "_sums_in_database", lambda: False)
+        in_python = selectors.dashboard(period)["api"]
+        monkeypatch.undo()
+        assert in_sql == in_python
+        assert in_sql["overall"]["requests"] > 0

@@ -64,7 +64,7 @@ def test_a_ban_rebuilds_anonymous_responses(crowd, api, settings):
     assert usernames(api.get("/api/creators/")) == ["ann"]
 
 
-def test_signed_in_viewers_never_get_the_shared_answer(crowd, api, api_as, client, alice):
+def test_signed_in_viewers_whose_blocks_change_the_answer_get_their_own(crowd, api, api_as, client, alice):
     # Given the anonymous answers are cached and list Ben
     assert usernames(api.get("/api/creators/")) == ["ben", "ann"]
     assert "@ben" in client.get("/explore/").content.decode()
@@ -343,8 +343,9 @@ def test_a_copy_never_outlives_the_shared_entry(crowd, api, settings, clock):
     settings.CREATORS_ANONYMOUS_CACHE_S = 30
     settings.CREATORS_ANONYMOUS_LOCAL_S = 60  # misconfigured longer than the shared entry
     api.get("/api/creators/")
-    (expires, _), = services.LOCAL_ANONYMOUS_RESPONSES.values()
-    assert expires - clock[0] <= 30
+    assert services.LOCAL_ANONYMOUS_RESPONSES  # the shared page and the API's bytes
+    for expires, _ in services.LOCAL_ANONYMOUS_RESPONSES.values():
+        assert expires - clock[0] <= 30
 
 
 def test_the_number_of_copies_is_bounded(crowd, api, settings, clock):

@@ -120,6 +120,27 @@ def test_online_sort_pages_through_everyone_once(crowd, api):
     assert all_pages(api, "/api/creators/?sort=online&limit=1") == ["cid", "ben", "ann"]
 
 
+def test_online_sort_is_online_by_followers_then_the_rest_across_page_boundaries(db, api):
+    # Given five creators with distinct follower counts, two of them online
+    from creators.models import CreatorProfile
+
+    made = {}
+    for n, name in enumerate(["top", "second", "third", "fourth", "fifth"]):
+        profile = make_creator_profile(make_creator(name))
+        CreatorProfile.objects.filter(pk=profile.pk).update(follower_count=50 - n)
+        made[name] = profile
+    presence.mark_connected(made["third"].pk)
+    presence.mark_connected(made["fifth"].pk)
+
+    # When paged two and three at a time (cursors inside and across the online part)
+    expected = ["third", "fifth", "top", "second", "fourth"]
+    assert all_pages(api, "/api/creators/?sort=online&limit=2") == expected
+    assert all_pages(api, "/api/creators/?sort=online&limit=1") == expected
+    assert all_pages(api, "/api/creators/?sort=online&limit=3") == expected
+    # Then online first, each part most followed first; ?online=1 stops after the online part
+    assert all_pages(api, "/api/creators/?sort=online&online=1&limit=1") == ["third", "fifth"]
+
+
 def test_explore_page_shows_online_now_section(crowd, client):
     presence.mark_connected(crowd["cid"].pk)
     page = client.get("/explore/").content.decode()

@@ -60,3 +60,28 @@ def test_full_text_query_can_use_its_index(people):
         cursor.execute("SET LOCAL enable_seqscan = off")
     plan = apply_search(CreatorProfile.objects.all(), "yoga").only("pk").explain()
     assert "creators_fts_idx" in plan or "creators_name_trgm_idx" in plan, plan
+
+
+def test_username_search_can_use_its_trigram_index(people):
+    from creators.models import CreatorProfile
+    from creators.search import apply_search
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = apply_search(CreatorProfile.objects.all(), "yoga").only("pk").explain()
+    assert "creators_username_trgm_idx" in plan, plan
+
+
+def test_the_full_text_bitmap_is_not_rechecked_with_the_trigram_conditions(people):
+    # A trigram match is always rechecked, and a recheck evaluates the whole
+    # condition: ORed into one bitmap with the full text, to_tsvector ran for
+    # every row the full-text index found (bench/explore_plans.py).
+    from creators.models import CreatorProfile
+    from creators.search import apply_search
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = apply_search(CreatorProfile.objects.all(), "yoga").only("pk").explain()
+    for line in plan.splitlines():
+        if "Recheck Cond" in line and "to_tsvector" in line:
+            assert "%" not in line, plan

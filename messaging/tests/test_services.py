@@ -438,10 +438,10 @@ def test_the_stream_after_an_id_is_exactly_what_followed_in_order(convo, funded_
 def test_every_new_message_event_names_the_one_before_it_in_each_persons_stream(convo, funded_alice, bob, django_capture_on_commit_callbacks):
     from unittest import mock
 
-    with mock.patch("messaging.services.send_event_on_commit") as push:
+    with mock.patch("messaging.services.send_events_on_commit") as push:
         first = send(funded_alice, convo, "1")
         second = send(bob, convo, "2")
-    events = [(call.args[0][0], call.args[1]) for call in push.call_args_list if call.args[1]["type"] == "message.new"]
+    events = [(users[0], event) for call in push.call_args_list for users, event in call.args[0] if event["type"] == "message.new"]
     assert [(str(who), e["message"]["id"], e["prev_id"]) for who, e in events] == [
         (str(funded_alice.pk), first.pk, 0), (str(bob.pk), first.pk, 0),
         (str(bob.pk), second.pk, first.pk), (str(funded_alice.pk), second.pk, first.pk),
