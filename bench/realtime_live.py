@@ -379,7 +379,7 @@ def room_publisher(variant, redis_url, stream_id):
 
 
 def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_tokens, tipper_token, seconds, direct=True,
-                join_rate=JOIN_RATE, profile_dir=None):
+                join_rate=JOIN_RATE, py_spy=None):
     import redis as redis_lib
     import redis.asyncio as redis_async
     import websockets
@@ -501,10 +501,10 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
     t0 = time.time()
     go.set()
     profiler = None
-    if profile_dir:
+    if py_spy:
         # py-spy samples the first web process for the measured window without pausing it (--nonblocking);
         # the raw collapsed stacks feed flamegraph.pl or speedscope. The sampler's own CPU is not counted above.
-        profile = Path(profile_dir) / f"{variant.name}-{len(viewer_tokens)}-{daphne_pids[0]}.txt"
+        profile = f"{py_spy}-{variant.name}.txt"
         profiler = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(daphne_pids[0]),
                                      "--duration", str(int(seconds)), "--rate", "100", "--nonblocking", "--format", "raw",
                                      "-o", str(profile)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -600,8 +600,8 @@ def main():
                         "instead of publishing the room events the way the servers receive them (the fan-out alone)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     parser.add_argument("--join-rate", type=float, default=JOIN_RATE, help="viewers joining per second, in all")
-    parser.add_argument("--profile", metavar="DIR", help="record the first web process with py-spy during each measured "
-                        "window (requirements-dev.txt) into DIR, as raw collapsed stacks")
+    parser.add_argument("--py-spy", metavar="PREFIX", help="sample the first web process with py-spy (requirements-dev.txt) "
+                        "during each measured window; PREFIX-<variant>.txt gets raw collapsed stacks")
     parser.add_argument("--database-url", help="use this already migrated, empty PostgreSQL database instead of starting one "
                         "(migrating from scratch takes minutes on a loaded machine)")
     parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "REDIS_URL"), help=argparse.SUPPRESS)
@@ -644,7 +644,7 @@ def main():
             print(f"-- {variant.name} (load {load})", flush=True)
             result = run_variant(variant, base_env=base_env, redis=redis, stream_id=stream_id, viewer_tokens=tokens,
                                  chatter_tokens=chatter_tokens, tipper_token=tipper_token, seconds=args.seconds,
-                                 direct=not args.end_to_end, join_rate=args.join_rate, profile_dir=args.profile)
+                                 direct=not args.end_to_end, join_rate=args.join_rate, py_spy=args.py_spy)
             result["load"] = load
             results.append(result)
             print(json.dumps(result), flush=True)
