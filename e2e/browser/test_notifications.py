@@ -15,7 +15,7 @@ def test_a_purchase_notification_arrives_live_and_is_marked_read_in_place(new_co
     context.add_init_script("document.addEventListener('digis:hello', () => { window.__digisHello = true; });")
     inbox = context.new_page()
     inbox.goto("/notifications/")
-    inbox.wait_for_function("window.__digisHello === true")
+    inbox.wait_for_function("() => window.__digisHello === true")
     bell = inbox.locator("#notification-bell")
     unread_before = int(bell.get_attribute("data-unread"))
 
@@ -47,7 +47,7 @@ def test_the_bell_counts_a_ringing_call_live(new_context):
     creator_context.add_init_script("document.addEventListener('digis:hello', () => { window.__digisHello = true; });")
     creator = creator_context.new_page()
     creator.goto("/settings/")  # any page: the bell is in the nav
-    creator.wait_for_function("window.__digisHello === true")
+    creator.wait_for_function("() => window.__digisHello === true")
     bell = creator.locator("#notification-bell")
     unread_before = int(bell.get_attribute("data-unread"))
 

@@ -172,6 +172,7 @@ document.addEventListener("digis:wallet.updated", () => {
 
 for (const button of root.querySelectorAll("[data-package]")) {
   button.addEventListener("click", () => startPurchase(button));
+  button.disabled = false;  // the page renders it disabled until this module can take the click
 }
 form.addEventListener("submit", pay);
 document.getElementById("pay-cancel").addEventListener("click", () => { resetForm(); say(""); });
