@@ -415,7 +415,7 @@ def top_creators(period: Period, *, limit: int = 10, now=None) -> list[dict]:
 def creator_calls(period: Period, *, limit: int = 20, now=None) -> list[dict]:
     """Call success per creator, the creators with the most calls first. The
     median duration of each is exact, from their calls (calls.selectors)."""
-    from calls.selectors import connected_seconds_by_creator
+    from calls.selectors import median_connected_seconds_by_creator
 
     now = now or timezone.now()
     rung = creator_totals("calls", period, now=now, subgroup="rung", by_subgroup=False)
@@ -425,7 +425,7 @@ def creator_calls(period: Period, *, limit: int = 20, now=None) -> list[dict]:
         return []
     details = creator_totals(("calls", "call_seconds"), period, now=now, creator_ids=ids)
     start, end = period.bounds(now)
-    durations = connected_seconds_by_creator(ids, start, end)
+    medians = median_connected_seconds_by_creator(ids, start, end)
     users = _users(ids)
     rows = []
     for creator_id, _ in top:
@@ -437,17 +437,9 @@ def creator_calls(period: Period, *, limit: int = 20, now=None) -> list[dict]:
             "name": user.public_name if user else "",
             **figures.calls(counts, {}, details.get(("call_seconds", creator_id, ""), 0)),
         }
-        row["median_seconds"] = _median(durations.get(creator_id, []))
+        row["median_seconds"] = medians.get(creator_id)
         rows.append(row)
     return rows
-
-
-def _median(values: list[int]) -> int | None:
-    """The lower median (a real call's duration, like the platform-wide nearest rank)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[(len(ordered) - 1) // 2]
 
 
 def active_users(period: Period, *, now=None) -> dict:
