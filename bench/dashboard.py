@@ -209,19 +209,19 @@ def timed_requests(client, url: str, runs: int) -> dict:
     return {"p50": statistics.median(samples), "p95": percentile(samples, 0.95), "max": max(samples), "runs": runs}
 
 
-def profile(client) -> None:
-    """Where one 7-day dashboard request spends its time: SQL (each query's wall time) and Python."""
+def profile(client, period: str = "7d") -> None:
+    """Where one dashboard request spends its time: SQL (each query's wall time) and Python."""
     import cProfile
     import pstats
 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    client.get("/staff/?period=7d")
+    client.get(f"/staff/?period={period}")
     with CaptureQueriesContext(connection) as queries:
         profiler = cProfile.Profile()
         profiler.enable()
-        client.get("/staff/?period=7d")
+        client.get(f"/staff/?period={period}")
         profiler.disable()
     timed = sorted(((float(q["time"]), q["sql"][:200]) for q in queries.captured_queries), reverse=True)
     print(f"{len(timed)} queries, {sum(t for t, _ in timed) * 1000:.0f} ms in SQL; slowest:")
@@ -240,7 +240,7 @@ def main():
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--no-write", action="store_true")
-    parser.add_argument("--profile", action="store_true", help="print one 7-day request's queries and a cProfile summary")
+    parser.add_argument("--profile", nargs="?", const="7d", metavar="PERIOD", help="print one request's queries and a cProfile summary (default period 7d)")
     parser.add_argument("--keep", action="store_true", help="leave PostgreSQL and Redis running (prints their URLs; stop them yourself)")
     parser.add_argument("--reuse", nargs=2, metavar=("DATABASE_URL", "REDIS_URL"),
                         help="measure again against what a --keep run seeded and filled (no seeding, no backfill: "
@@ -327,7 +327,7 @@ def main():
         page = Client()
         page.force_login(staffer)
         if args.profile:
-            profile(page)
+            profile(page, args.profile)
         load_during = os.getloadavg()
         results = {}
         for period in ("7d", "30d", "90d"):
