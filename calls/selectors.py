@@ -104,6 +104,14 @@ def calls_ended_between(start, end):
 _LONGEST_CALL = timedelta(days=7)
 
 
+def _connected_calls(creator_ids: list[str], start, end):
+    """These creators' connected calls that ended in [start, end)."""
+    return CallSession.objects.filter(
+        creator_id__in=creator_ids, status=CallStatus.ENDED, active_at__isnull=False, ended_at__gte=start, ended_at__lt=end,
+        requested_at__gte=start - _LONGEST_CALL, requested_at__lt=end,
+    )
+
+
 def connected_seconds_by_creator(creator_ids: Iterable, start, end) -> dict[str, list[int]]:
     """{creator id: [seconds both were present, per call]} for these creators'
     connected calls that ended in [start, end) (the console's per-creator median)."""
@@ -111,10 +119,7 @@ def connected_seconds_by_creator(creator_ids: Iterable, start, end) -> dict[str,
     if not ids:
         return {}
     rows = (
-        CallSession.objects.filter(
-            creator_id__in=ids, status=CallStatus.ENDED, active_at__isnull=False, ended_at__gte=start, ended_at__lt=end,
-            requested_at__gte=start - _LONGEST_CALL, requested_at__lt=end,
-        )
+        _connected_calls(ids, start, end)
         .values_list("creator_id", "active_seconds")
         .order_by()
     )
@@ -145,10 +150,7 @@ def median_connected_seconds_by_creator(creator_ids: Iterable, start, end) -> di
     if not ids:
         return {}
     rows = (
-        CallSession.objects.filter(
-            creator_id__in=ids, status=CallStatus.ENDED, active_at__isnull=False, ended_at__gte=start, ended_at__lt=end,
-            requested_at__gte=start - _LONGEST_CALL, requested_at__lt=end,
-        )
+        _connected_calls(ids, start, end)
         .values("creator_id")
         .annotate(median=_LowerMedian("active_seconds", output_field=IntegerField()))
         .order_by()
