@@ -3,6 +3,10 @@
 Two differences from ``python -m localstripe``, both deliberate:
 - it listens on 127.0.0.1 only (localstripe's own entry point binds every
   interface, IPv4 and IPv6);
+- it says how much work it still has scheduled (``GET /_config/pending``):
+  events wait a second before delivery and are sent to whatever webhook is
+  registered *then*, so a test that registers its server must first let the
+  previous test's late events drain (payments/tests/conftest.py);
 - it keeps its state in memory. localstripe pickles its whole store to the
   fixed path /tmp/localstripe.pickle after every write: every instance on the
   machine (several test runs at once) would share and overwrite that file, and
@@ -15,6 +19,7 @@ Usage:
 """
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -38,6 +43,45 @@ def register_webhook(*, api_host: str, url: str, secret: str, name: str = "digis
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)  # the server is still starting
+
+
+def wait_until_idle(api_host: str, wait_s: float = 15.0) -> None:
+    """Wait until no event is waiting for delivery and no payout for its bank."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with urllib.request.urlopen(f"{api_host.rstrip('/')}/_config/pending", timeout=2) as response:
+            pending = json.load(response)
+        if not any(pending.values()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"localstripe still busy after {wait_s} s: {pending}")
+        time.sleep(0.05)
+
+
+def count_pending_work(app: web.Application) -> None:
+    """Count deliveries in flight (localstripe's schedule_webhook looks up
+    _send_webhook at call time, so wrapping it catches every event) and serve
+    the counts with the payouts still waiting for their bank."""
+    from localstripe import webhooks
+
+    import payouts.localstripe_connect as connect
+
+    send = webhooks._send_webhook
+    in_flight = {"deliveries": 0}
+
+    async def counted(event):
+        in_flight["deliveries"] += 1
+        try:
+            await send(event)
+        finally:
+            in_flight["deliveries"] -= 1
+
+    webhooks._send_webhook = counted
+
+    async def pending(request):
+        return web.json_response({"deliveries": in_flight["deliveries"], "payouts": connect.unsettled_payouts()})
+
+    app.router.add_route("GET", "/_config/pending", pending)
 
 
 def wait_until_up(api_host: str, wait_s: float = 15.0) -> None:
@@ -83,6 +127,7 @@ def main() -> None:
     import payouts.localstripe_connect  # noqa: F401  (adds Stripe Connect: accounts, links, transfers, payouts)
 
     localstripe_cards.serve_stand_in_js(server.app)
+    count_pending_work(server.app)
 
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)

@@ -73,6 +73,7 @@ _payouts: dict[str, dict] = {}  # connected accounts' payouts (platform payouts 
 _balances: dict[str, dict[str, int]] = {}  # account -> currency -> available
 _idempotency: dict[tuple, tuple] = {}
 _platform = {"id": "acct_" + random_id(16), "object": "account", "type": "standard", "country": "US"}
+_unsettled: set[str] = set()  # payouts whose bank has not answered yet (see pending_work)
 
 
 class _Snapshot:
@@ -509,12 +510,14 @@ def _create_connected_payout(account: dict, params) -> dict:
     }
     _payouts[payout["id"]] = {"payout": payout, "account": account["id"]}
     _emit("payout.created", payout, account=account["id"])
+    _unsettled.add(payout["id"])
     asyncio.get_event_loop().call_later(PAYOUT_DELAY_S, _settle_payout, payout["id"], bank.get("_payout_outcome"))
     return payout
 
 
 def _settle_payout(payout_id: str, outcome) -> None:
     """The bank answers: paid, or failed (the money goes back to the account's balance)."""
+    _unsettled.discard(payout_id)  # its event, if any, is counted as a delivery from here on
     record = _payouts[payout_id]
     payout = record["payout"]
     if payout["status"] != "pending":
@@ -527,6 +530,10 @@ def _settle_payout(payout_id: str, outcome) -> None:
     balance = _balances.setdefault(record["account"], {})
     balance[payout["currency"]] = balance.get(payout["currency"], 0) + payout["amount"]
     _emit("payout.failed", payout, account=record["account"])
+
+
+def unsettled_payouts() -> int:
+    return len(_unsettled)
 
 
 def _balance_of(account_id: str) -> dict:

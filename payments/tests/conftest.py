@@ -36,9 +36,13 @@ def localstripe():
 @pytest.fixture
 def localstripe_webhooks(localstripe, live_server, webhook_secret):
     """localstripe delivers its signed events to our live server while the test
-    runs; afterwards to nowhere, so late deliveries cannot reach the next test."""
-    from payments.localstripe_server import register_webhook
+    runs; afterwards to nowhere. localstripe picks the address when it sends
+    (a second after the event), and the live server's address is the same for
+    every test, so first let earlier tests' events and payouts drain: otherwise
+    one test's late payout.paid or account.updated lands in the next test."""
+    from payments.localstripe_server import register_webhook, wait_until_idle
 
+    wait_until_idle(localstripe)
     register_webhook(api_host=localstripe, url=live_server.url + WEBHOOK_PATH, secret=webhook_secret, name="pytest")
     yield live_server
     register_webhook(api_host=localstripe, url="http://127.0.0.1:9/nowhere", secret=webhook_secret, name="pytest")
