@@ -643,46 +643,50 @@ class SharedSection:
         return [self.cards[user_id] for user_id in ids[:SECTION_SIZE] if user_id in self.cards]
 
 
-def _section_rows(kind: str, *, count: int, hidden=frozenset()) -> list[str]:
+def _section_rows(kind: str, *, count: int, hidden=frozenset(), category: str | None = None) -> list[str]:
     ids = live_user_ids() if kind == "live" else online_creator_ids()
     ids = [user_id for user_id in ids if user_id not in hidden]
     if not ids:
         return []
-    rows = listed_profiles().filter(user_id__in=ids).order_by("-follower_count", "-user_id").values_list("user_id", flat=True)
+    rows = listed_profiles().filter(user_id__in=ids)
+    if category:
+        rows = rows.filter(category_links__category__slug=category)
+    rows = rows.order_by("-follower_count", "-user_id").values_list("user_id", flat=True)
     return [str(user_id) for user_id in rows[:count]]
 
 
-def _build_shared_section(kind: str) -> SharedSection:
+def _build_shared_section(kind: str, category: str | None) -> SharedSection:
     count = SECTION_SIZE + SPARE_ROWS
-    ids = _section_rows(kind, count=count)
+    ids = _section_rows(kind, count=count, category=category)
     cards = cards_for(ids)
     decorated = {card["id"]: card for card in _decorate([cards[user_id] for user_id in ids if user_id in cards])}
     return SharedSection(ids=tuple(ids), cards=decorated, complete=len(ids) < count)
 
 
-def shared_section(kind: str) -> SharedSection:
-    return anonymous_explore_cached(("shared-section", kind), lambda: _build_shared_section(kind))
+def shared_section(kind: str, category: str | None = None) -> SharedSection:
+    return anonymous_explore_cached(("shared-section", kind, category), lambda: _build_shared_section(kind, category))
 
 
-def section(kind: str, *, viewer=None, hidden: frozenset | None = None) -> list[dict]:
-    """The "Live now" / "Online now" strips: listed creators in that state, most
-    followed first, SECTION_SIZE at most, minus whom the viewer must not see."""
+def section(kind: str, *, viewer=None, hidden: frozenset | None = None, category: str | None = None) -> list[dict]:
+    """The "Live now" / "Online now" strips: listed creators in that state (in
+    ``category`` on a category's page), most followed first, SECTION_SIZE at
+    most, minus whom the viewer must not see."""
     if hidden is None:
         hidden = hidden_user_ids(viewer)
     if shared_enabled():
-        found = shared_section(kind).cards_for(hidden)
+        found = shared_section(kind, category).cards_for(hidden)
         if found is not None:
             return found
-    ids = _section_rows(kind, count=SECTION_SIZE, hidden=hidden)
+    ids = _section_rows(kind, count=SECTION_SIZE, hidden=hidden, category=category)
     cards = cards_for(ids)
     return _decorate([cards[user_id] for user_id in ids if user_id in cards])
 
 
-def viewer_sees_shared_sections(kinds, hidden: frozenset) -> bool:
+def viewer_sees_shared_sections(kinds, hidden: frozenset, category: str | None = None) -> bool:
     """Whether a viewer hiding ``hidden`` sees exactly the shared strips of these kinds."""
     if not hidden:
         return True
-    return shared_enabled() and all(hidden.isdisjoint(shared_section(kind).head_ids()) for kind in kinds)
+    return shared_enabled() and all(hidden.isdisjoint(shared_section(kind, category).head_ids()) for kind in kinds)
 
 
 # An entry outlives its freshness by this much so that, once it is stale by

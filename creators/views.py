@@ -41,8 +41,8 @@ def explore(request, slug=None):
             "categories": selectors.categories(),
             "category": category,
             "sorts": selectors.SORTS,
-            "live_now": selectors.section("live", hidden=hidden) if "live" in sections else [],
-            "online_now": selectors.section("online", hidden=hidden) if "online" in sections else [],
+            "live_now": selectors.section("live", hidden=hidden, category=query.category) if "live" in sections else [],
+            "online_now": selectors.section("online", hidden=hidden, category=query.category) if "online" in sections else [],
             "next_url": f"{base}?{urlencode(query.as_params(cursor=page.next_cursor, with_category=slug is None))}"
             if page.next_cursor
             else None,
@@ -61,7 +61,7 @@ def explore(request, slug=None):
         # (most viewers) gets it; the others get it built for them from the
         # shared pages minus whom they hide.
         hidden = selectors.hidden_user_ids(viewer)
-        if selectors.viewer_sees_shared_page(query, hidden) and selectors.viewer_sees_shared_sections(sections, hidden):
+        if selectors.viewer_sees_shared_page(query, hidden) and selectors.viewer_sees_shared_sections(sections, hidden, query.category):
             content = selectors.anonymous_explore_cached(("page", base, query), build)
         else:
             content = build(hidden)

@@ -148,6 +148,19 @@ def test_explore_page_shows_online_now_section(crowd, client):
     assert page.index("Online now") < page.index("@cid")
 
 
+def test_a_category_page_shows_only_that_categorys_creators_online(crowd, client):
+    # cid (music) and ann (gaming) are online: #music's strip shows cid, not ann
+    for name in ("ann", "cid"):
+        presence.mark_connected(crowd[name].pk)
+    page = client.get("/explore/tag/music/").content.decode()
+    strip = page[page.index("Online now"):page.index('id="all-creators"')]
+    assert "@cid" in strip and "@ann" not in strip
+    # while the whole of Explore shows both
+    page = client.get("/explore/").content.decode()
+    strip = page[page.index("Online now"):page.index('id="all-creators"')]
+    assert "@cid" in strip and "@ann" in strip
+
+
 def test_blocked_creators_never_appear(crowd, api_as, alice):
     Block.objects.create(blocker=crowd["ann"].user, blocked=alice)  # ann blocked alice
     Block.objects.create(blocker=alice, blocked=crowd["cid"].user)  # alice blocked cid
