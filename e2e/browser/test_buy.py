@@ -18,6 +18,10 @@ def _open_buy_page_from_the_nav(page):
     before = _tokens(chip.locator("[data-wallet-balance]").inner_text())
     chip.click()
     expect(page).to_have_url(re.compile(r"/wallet/buy/$"))
+    # The URL changes when the navigation commits, before the page is read:
+    # wait for buy.js to have enabled the packages, so what a test counts next
+    # is the buy page's, not the half-gone Explore page's.
+    expect(page.get_by_role("button", name="Buy 100 tokens")).to_be_enabled()
     return before
 
 

@@ -30,6 +30,7 @@ def test_a_creator_requests_a_payout_and_staff_pay_it(new_context, site_server):
     payable = _tokens(page.locator("[data-payable] strong").inner_text())
     assert payable > 0
     listed = page.locator("section[aria-labelledby=payouts-title] tbody tr")
+    page.wait_for_load_state()  # count() does not wait: the whole table first
     before = listed.count()
 
     # when she asks for everything payable
@@ -69,8 +70,10 @@ def test_a_creator_requests_a_payout_and_staff_pay_it(new_context, site_server):
         admin.get_by_role("button", name="Record (audited)").click()
         expect(admin.locator(".messagelist")).to_contain_text(f"Recorded: {action}")
 
-    # then luna sees it paid
-    page.goto(payout_url)
-    expect(page.locator("main .badge")).to_have_text("Paid")
-    page.goto("/earnings/")
+    # then luna's earnings page, left open, shows it paid by itself: it reloads
+    # on payout.updated over the socket (and may reload once more: a page.goto
+    # on it now would race that reload, so her payout opens in a new tab)
     expect(listed.first.locator(".badge")).to_have_text("Paid")
+    tab = page.context.new_page()
+    tab.goto(payout_url)
+    expect(tab.locator("main .badge")).to_have_text("Paid")
