@@ -76,6 +76,7 @@ def main():
     parser.add_argument("--min-ms", type=float, default=2.0, help="explain queries that took at least this long")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--url", action="append", default=[], help="these URLs instead of the cold targets' ones")
+    parser.add_argument("--keep", action="store_true", help="leave PostgreSQL and Redis running with the seeded creators (prints their URLs; stop them yourself)")
     args = parser.parse_args()
     urls = args.url or (
         ["/api/creators/", "/api/creators/?sort=new", "/api/creators/?sort=online", "/explore/", "/explore/?sort=new"]
@@ -98,9 +99,12 @@ def main():
         subprocess.run([PY, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
         print(f"seeded {args.creators} creators in {seed_creators(pg, args.creators):.0f} s", flush=True)
         subprocess.run([PY, "manage.py", "shell", "-c", PLANS], cwd=ROOT, env=env, check=True)
+        if args.keep:
+            print(f"kept: DATABASE_URL={pg.url} REDIS_URL={redis.url} (PostgreSQL data in {pg.data})")
     finally:
-        redis.stop()
-        pg.stop()
+        if not args.keep:
+            redis.stop()
+            pg.stop()
 
 
 if __name__ == "__main__":

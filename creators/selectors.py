@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from creators.exceptions import CreatorNotFound, InvalidCursor, InvalidSort, UnknownCategory
 from creators.models import Category, CreatorCategory, CreatorProfile, Follow
-from creators.search import MAX_QUERY_LENGTH, apply_search
+from creators.search import MAX_QUERY_LENGTH, apply_search, first_matches
 from creators.services import CARD_CACHE_KEY, EXPLORE_GENERATION_KEY, LOCAL_ANONYMOUS_RESPONSES
 from digis.errors import InvalidInput
 from digis.params import parse_int
@@ -474,15 +474,22 @@ def _fetch_rows(query: ExploreQuery, online_ids, *, count: int, hidden=frozenset
         queryset = queryset.exclude(user_id__in=hidden)
     if query.category:
         queryset = queryset.filter(category_links__category__slug=query.category)
-    if query.q:
-        queryset = apply_search(queryset, query.q)
     if query.online:
         queryset = queryset.filter(user_id__in=online_ids)
     if query.sort == "online":
+        if query.q:
+            queryset = apply_search(queryset, query.q)
         return _online_first_rows(queryset, query, online_ids, count)
     if query.cursor:
         queryset = queryset.filter(_after(_decode_cursor(query.cursor, query.sort), query.sort))
     order, key_fields = _order_for(query.sort)
+    if query.q:
+        # A search first looks among the listing's first rows (a common word:
+        # the page is there), then, if the page is not full, searches it all.
+        rows = first_matches(queryset, query.q, order, count)
+        if rows is not None:
+            return rows
+        queryset = apply_search(queryset, query.q)
     return list(queryset.order_by(*order).values_list(*key_fields)[:count])
 
 

@@ -85,3 +85,42 @@ def test_the_full_text_bitmap_is_not_rechecked_with_the_trigram_conditions(peopl
     for line in plan.splitlines():
         if "Recheck Cond" in line and "to_tsvector" in line:
             assert "%" not in line, plan
+
+
+def test_a_search_found_among_the_first_rows_pages_exactly_as_the_whole_search(db, api, monkeypatch):
+    """first_matches() answers a page from the listing's first rows when they
+    hold a full page: every page and cursor, in both sorts, must equal the
+    whole search's, including pages where it has to fall back."""
+    from creators import search
+    from creators.models import CreatorProfile
+
+    for n in range(40):
+        bio = "guitar lessons" if n % 3 else "drum lessons"  # 2 in 3 match "guitar"
+        make_creator_profile(make_creator(f"player{n:02d}"), display_name=f"Player {n}", bio=bio)
+        CreatorProfile.objects.filter(user__username=f"player{n:02d}").update(follower_count=(n * 7) % 13)
+    monkeypatch.setattr(search, "FIRST_LOOK_ROWS", 8)  # a page of 4 is found in 8 rows; later pages fall back at times
+    calls = {"found": 0, "fell back": 0}
+    real = search.first_matches
+
+    def counted(*args, **kwargs):
+        rows = real(*args, **kwargs)
+        calls["found" if rows is not None else "fell back"] += 1
+        return rows
+
+    def pages(url):
+        seen = []
+        while url:
+            body = api.get(url).json()
+            seen.append(([card["username"] for card in body["results"]], body["next"]))
+            url = body["next"]
+        return seen
+
+    for sort in ("popular", "new"):
+        url = f"/api/creators/?q=guitar&sort={sort}&limit=4"
+        monkeypatch.setattr("creators.selectors.first_matches", counted)
+        walked = pages(url)
+        monkeypatch.setattr("creators.selectors.first_matches", lambda *args, **kwargs: None)
+        whole = pages(url)
+        assert walked == whole
+        assert sum(len(names) for names, _ in whole) == 26
+    assert calls["found"] and calls["fell back"]  # both paths ran
