@@ -132,7 +132,7 @@ def web_command(port: int, *, python: str | None = None) -> list[str]:
     for word in shlex.split(line.split(":", 1)[1]):
         if word == "python":
             word = python or str(root / ".venv" / "bin" / "python")
-        elif word == "0.0.0.0":
+        elif word.startswith("${BIND_ADDRESS"):
             word = "127.0.0.1"
         elif word.startswith("${PORT"):
             word = str(port)

@@ -193,6 +193,9 @@ class Deployment:
                 "DJANGO_SETTINGS_MODULE": "digis.settings",
                 "DIGIS_TESTING": "false",
                 "DEBUG": "false",
+                # The Procfile's web line binds ${BIND_ADDRESS:-0.0.0.0} (all
+                # interfaces, as a platform expects); here only loopback.
+                "BIND_ADDRESS": "127.0.0.1",
                 "SECRET_KEY": self.secret_key,
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "SITE_URL": "https://127.0.0.1",
