@@ -96,6 +96,10 @@ class CreatorDailyCount(models.Model):
             # Ranking every creator over a span reads this index only. (All key
             # columns, not INCLUDE: SQLite, the embedded default, has no covering indexes.)
             models.Index(fields=["stat", "subgroup", "day", "creator", "value"], name="analytics_creator_daily_rank"),
+            # A few creators' figures over a span (the console's tables) read this
+            # index only: by the unique constraint's key, every row was a visit to
+            # a different page of the table (45 ms for 20 creators over 90 days).
+            models.Index(fields=["stat", "creator", "day", "subgroup", "value"], name="analytics_creator_daily_each"),
         ]
 
 

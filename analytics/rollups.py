@@ -147,6 +147,7 @@ def fill_creator_days(name: str, *, now: dt.datetime | None = None, rebuild: boo
     target = fill_target(now)
     state = FillState.objects.filter(source=creator_state(name)).first()
     if state is None or rebuild or state.time_zone != settings.ANALYTICS_TIME_ZONE:
+        _forget_settled()
         earliest = source.earliest()
         begin_at = earliest if earliest is not None else target
         with transaction.atomic():
@@ -184,6 +185,12 @@ def _fill_creator_day(source, day: dt.date, end: dt.datetime, tz) -> None:
             FillState.objects.filter(pk=state.pk).update(end_time=end)
 
 
+def _forget_settled() -> None:
+    from analytics.selectors import forget_settled
+
+    forget_settled()
+
+
 # --- days -----------------------------------------------------------------------
 
 
@@ -213,6 +220,7 @@ def fill_days(*, now: dt.datetime | None = None, rebuild: bool = False) -> int:
     if state is not None and state.time_zone != settings.ANALYTICS_TIME_ZONE:
         rebuild = True  # days cut in another zone are wrong now
     if state is None or rebuild:
+        _forget_settled()
         first = _earliest_hour()
         begin = min(first.astimezone(tz).date(), ready) if first is not None else ready
         with transaction.atomic():

@@ -198,10 +198,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(fraction * len(ordered) + 0.5)) - 1))]
 
 
-def timed_requests(client, url: str, runs: int) -> dict:
+def timed_requests(client, url: str, runs: int, *, before=None) -> dict:
     client.get(url)  # warm: templates, the first connection
     samples = []
     for _ in range(runs):
+        if before is not None:
+            before()
         started = time.perf_counter()
         response = client.get(url)
         samples.append((time.perf_counter() - started) * 1000)
@@ -333,6 +335,13 @@ def main():
         for period in ("7d", "30d", "90d"):
             results[f"/staff/?period={period}"] = timed_requests(page, f"/staff/?period={period}", args.runs)
             print(period, results[f"/staff/?period={period}"])
+        # The settled days' parts (ranking heads, route sums) are computed by the
+        # first request after the job's run or a rebuild and kept: every request
+        # here computes them again.
+        for period in ("7d", "30d", "90d"):
+            url = f"/staff/?period={period}"
+            results[f"{url} settled parts not kept"] = timed_requests(page, url, args.runs, before=selectors.forget_settled)
+            print(period, "not kept", results[f"{url} settled parts not kept"])
         results["/api/staff/analytics/?period=30d"] = timed_requests(page, "/api/staff/analytics/?period=30d", args.runs)
         with transaction.atomic():
             FillState.objects.all().delete()
@@ -342,9 +351,12 @@ def main():
         load_after = os.getloadavg()
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        worst = max(r["p95"] for r in results.values())
+        kept = [r["p95"] for url, r in results.items() if " " not in url]
+        cold = [r["p95"] for url, r in results.items() if " " in url]
         record_target("dashboard", f"/staff/ p95, {seeded['calls']:,} calls, {seeded['entries']:,} entries",
-                      f"{worst:.0f} ms (worst of {len(results)} requests' p95)", "< 200 ms", worst < 200)
+                      f"{max(kept):.0f} ms (worst of {len(kept)} requests' p95)", "< 200 ms", max(kept) < 200)
+        record_target("dashboard", "/staff/ p95, settled parts computed by every request",
+                      f"{max(cold):.0f} ms (worst of {len(cold)})", "< 200 ms", max(cold) < 200)
         record_target("dashboard", "right now, median", f"{right_now['p50']:.3f} ms", "< 1 ms", right_now["p50"] < 1)
         if not args.no_write:
             write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now_plan, results, live,
@@ -370,7 +382,8 @@ def _server_settings(connection) -> dict:
 
 def write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now_plan, results, live, loads, commit, pg_settings):
     rows = "\n".join(
-        f"| `{url}` | {r['p50']:.0f} | {r['p95']:.0f} | {r['max']:.0f} | {r['runs']} |" for url, r in results.items()
+        f"| `{url.split(' ', 1)[0]}`{(' ' + url.split(' ', 1)[1]) if ' ' in url else ''} | {r['p50']:.0f} | {r['p95']:.0f} | {r['max']:.0f} | {r['runs']} |"
+        for url, r in results.items()
     )
     body = (
         f"{SECTION}\n\n"
@@ -390,7 +403,9 @@ def write_results(args, seeded, backfill_s, rerun_s, rollup_rows, right_now, now
         f"hours, the {refill_hours()}-hour refill window, today's per-creator rows, the last days) {rerun_s:.1f} s. "
         f"Rows written: {rollup_rows[0]:,} hourly, {rollup_rows[1]:,} daily, {rollup_rows[2]:,} per creator and day.\n\n"
         f"Dashboard, signed in as the staff group, through Django's test client (all middleware, view, template; in-process, "
-        f"one request at a time), after one warm-up request. Target: p95 < 200 ms.\n\n"
+        f"one request at a time), after one warm-up request. Target: p95 < 200 ms. The settled days' parts (each ranking's "
+        f"head, the route sums; analytics.selectors) are kept after the first request that computes them; the rows marked "
+        f"\"settled parts not kept\" forget them before every request, as the first view after a rebuild does.\n\n"
         f"| request | p50 ms | p95 ms | max ms | requests |\n|---|---|---|---|---|\n{rows}\n"
         f"| `/staff/?period=7d` with the rollups hidden (every figure from the source tables; same run) | "
         f"{live['p50']:.0f} | {live['p95']:.0f} | {live['max']:.0f} | {live['runs']} |\n\n"

@@ -103,6 +103,13 @@ class CallSession(models.Model):
             models.Index(fields=["creator", "-requested_at", "id"], name="calls_creator_history_idx"),
             # The operations console's hourly rollups read ended calls by the hour they ended.
             models.Index(fields=["ended_at"], condition=Q(status=CallStatus.ENDED), name="calls_ended_at_idx"),
+            # The console's median call per creator: each creator's connected calls
+            # by when they ended, with the seconds in the key so that the median
+            # reads the index only (key columns, not INCLUDE: SQLite has no covering indexes).
+            models.Index(
+                fields=["creator", "ended_at", "active_seconds"], condition=Q(status=CallStatus.ENDED, active_at__isnull=False),
+                name="calls_connected_by_creator_idx",
+            ),
         ]
 
     def __str__(self):

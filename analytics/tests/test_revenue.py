@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.db.models import Q, Sum
 
+from accounts.tests.factories import make_creator
 from analytics import rollups, selectors
 from analytics.selectors import Period
 from analytics.tests.conftest import at, key, purchase
@@ -154,3 +155,76 @@ def test_top_creators_by_net_earnings(people, clock, python_ledger):
     # the same once rolled up
     rollups.fill_all(now=at(2026, 1, 12, 12))
     assert [(row["username"], row["net_earnings"]) for row in selectors.top_creators(Period(DAY, DAY))] == [("bob", 88), ("carol", 40)]
+
+
+def test_the_database_ranks_creators_exactly_with_live_refunds_and_newcomers(people, clock, python_ledger):
+    """top_creator_totals() takes only the head of the rollup's ranking from
+    the database: a refund after the job ran can drop a head creator below one
+    outside it, and a newcomer can enter with live rows only. It must rank as
+    every creator's totals would."""
+    alice = people[0]
+    creators = [make_creator(f"c{n}") for n in range(1, 6)]
+    clock.set(at(2026, 1, 10, 9))
+    purchase(alice, cents=9999, tokens=1000, at_time=at(2026, 1, 10, 9))
+    tips = {
+        creator.username: ledger.charge_with_fee(payer=alice, creator=creator, amount=amount, kind=TransactionKind.TIP, idempotency_key=key())
+        for creator, amount in zip(creators, (100, 90, 80, 70))
+    }  # nets after the 20 % fee: c1 80, c2 72, c3 64, c4 56
+    rollups.fill_all(now=at(2026, 1, 10, 14))
+    clock.set(at(2026, 1, 10, 15))  # after the job: live rows only
+    ledger.refund_charge(original=tips["c1"], amount=100, idempotency_key=key(), reason="all back")  # c1: 0
+    ledger.refund_charge(original=tips["c2"], amount=50, idempotency_key=key(), reason="half back")  # c2: 32
+    ledger.charge_with_fee(payer=alice, creator=creators[4], amount=10, kind=TransactionKind.TIP, idempotency_key=key())  # c5: 8
+    clock.set(at(2026, 1, 10, 16))
+
+    period = Period(DAY, DAY)
+    assert selectors._fill().creators  # the rollup's head is in play
+    every = selectors.creator_totals("earnings_total", period, by_subgroup=False)
+    ranking = sorted(every.items(), key=lambda item: (-item[1], item[0]))
+    names = {str(creator.pk): creator.username for creator in creators}
+    assert [(names[creator_id], total) for creator_id, total in ranking] == [("c3", 64), ("c4", 56), ("c2", 32), ("c5", 8)]
+    for limit in range(1, 6):
+        assert selectors.top_creator_totals("earnings_total", period, limit=limit) == ranking[:limit]
+
+
+def test_the_settled_head_ranks_exactly_when_recent_days_and_live_minutes_move_creators(people, clock, python_ledger, monkeypatch):
+    """Days the job will not rewrite are ranked once (the head, kept); the last
+    day's rows and the live minutes are added on top. A creator outside the
+    head can overtake it (a big tip today), one inside can fall (a refund), a
+    newcomer can enter: every limit must rank as every creator's totals do,
+    whether the head held, was not enough (ranked from scratch) or was
+    everyone."""
+    from django.core.cache import cache
+
+    monkeypatch.setattr(selectors, "HEAD_SPARE", 1)
+    alice = people[0]
+    creators = {name: make_creator(name) for name in ("c1", "c2", "c3", "c4", "c5", "c6", "c7")}
+    clock.set(at(2026, 1, 5, 9))
+    purchase(alice, cents=9999, tokens=2000, at_time=at(2026, 1, 5, 9))
+    tips = {name: ledger.charge_with_fee(payer=alice, creator=creators[name], amount=amount, kind=TransactionKind.TIP, idempotency_key=key())
+            for name, amount in zip(("c1", "c2", "c3", "c4", "c5", "c6"), (100, 90, 80, 70, 60, 50))}
+    # settled (Jan 5): c1 80, c2 72, c3 64, c4 56, c5 48, c6 40
+    clock.set(at(2026, 1, 10, 10))  # today, before the job's run: rollup rows of the recent day
+    ledger.charge_with_fee(payer=alice, creator=creators["c6"], amount=100, kind=TransactionKind.TIP, idempotency_key=key())  # c6: 120
+    rollups.fill_all(now=at(2026, 1, 10, 14))
+    clock.set(at(2026, 1, 10, 15))  # after it: live minutes
+    ledger.refund_charge(original=tips["c2"], amount=50, idempotency_key=key(), reason="half back")  # c2: 32
+    ledger.charge_with_fee(payer=alice, creator=creators["c5"], amount=10, kind=TransactionKind.TIP, idempotency_key=key())  # c5: 56
+    ledger.charge_with_fee(payer=alice, creator=creators["c7"], amount=200, kind=TransactionKind.TIP, idempotency_key=key())  # c7: 160, live only
+    clock.set(at(2026, 1, 10, 16))
+
+    period = Period(dt.date(2026, 1, 5), dt.date(2026, 1, 10))
+    filled = selectors._fill().creators["ledger"]
+    assert selectors.settled_until(filled) == dt.date(2026, 1, 10)  # Jan 5-9 settled, Jan 10 recent
+    every = selectors.creator_totals("earnings_total", period, by_subgroup=False)
+    ranking = sorted(every.items(), key=lambda item: (-item[1], item[0]))
+    names = {str(creator.pk): name for name, creator in creators.items()}
+    assert [(names[c], t) for c, t in ranking][:4] == [("c7", 160), ("c6", 120), ("c1", 80), ("c3", 64)]
+    fallbacks = []
+    real = selectors._recent_totals
+    monkeypatch.setattr(selectors, "_recent_totals", lambda *a, **k: fallbacks.append(a) or real(*a, **k))
+    for limit in range(1, 9):
+        cache.clear()
+        assert selectors.top_creator_totals("earnings_total", period, limit=limit) == ranking[:limit], limit
+        assert selectors.top_creator_totals("earnings_total", period, limit=limit) == ranking[:limit], limit  # the kept head
+    assert fallbacks and len(fallbacks) < 16  # some limits held on the head, some ranked from scratch
