@@ -273,3 +273,29 @@ def test_explore_page_cache_is_shared_briefly_but_not_with_viewers_who_block(cro
     # Cards stay fresh even when the order comes from the cache.
     services.update_creator_profile(user=crowd["ann"].user, display_name="Ann Renamed")
     assert api.get("/api/creators/").json()["results"][2]["name"] == "Ann Renamed"
+
+
+def test_many_online_creators_list_the_same_as_few(db, api, client, monkeypatch, settings):
+    """Past 50 ids, the online set goes to PostgreSQL as one array parameter
+    (selectors._id_set): the online sort, the online filter and the strip must
+    list exactly what one parameter per id lists."""
+    from creators import selectors
+
+    settings.CREATORS_ANONYMOUS_CACHE_S = settings.CREATORS_PAGE_CACHE_S = 0  # each answer computed, not kept
+    people = [make_creator_profile(make_creator(f"many{n:02d}"), display_name=f"Many {n}") for n in range(70)]
+    for profile in people[:60]:
+        presence.mark_connected(profile.pk)
+
+    def answers():
+        page = client.get("/explore/").content.decode()
+        return (
+            all_pages(api, "/api/creators/?sort=online&limit=7"),
+            all_pages(api, "/api/creators/?online=1&limit=7"),
+            page[page.index("Online now"):page.index('id="all-creators"')],
+        )
+
+    selectors.sweep_online_creators()
+    as_array = answers()
+    monkeypatch.setattr(selectors, "_id_set", list)
+    assert answers() == as_array
+    assert len(as_array[0]) == 70 and len(as_array[1]) == 60
