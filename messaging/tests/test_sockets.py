@@ -127,6 +127,25 @@ async def test_typing_reaches_the_other_person_only_and_is_not_stored():
         await tab.close()
 
 
+async def test_typing_stops_reaching_someone_who_blocks_you_mid_conversation():
+    """The socket remembers whom a thread's typing goes to; a block made after
+    that (by either person) must still stop it at once."""
+    from accounts.services import block_user
+
+    alice, bob, conversation = await _setup()
+    fan, creator = await Tab.open(alice), await Tab.open(bob)
+    await fan.ws.send_json_to({"type": "messages.typing", "conversation_id": str(conversation.pk), "state": "start"})
+    assert (await creator.expect("message.typing"))["state"] == "start"
+    await database_sync_to_async(block_user)(blocker=bob, blocked=alice)
+    reply = await fan.request("messages.typing", conversation_id=str(conversation.pk), state="start")
+    assert (reply["type"], reply["code"]) == ("error", "conversation_not_found")
+    reply = await fan.request("messages.typing", conversation_id=str(conversation.pk), state="stop")  # and it stays refused
+    assert (reply["type"], reply["code"]) == ("error", "conversation_not_found")
+    await creator.nothing_more()
+    for tab in (fan, creator):
+        await tab.close()
+
+
 async def test_reconnect_catch_up_is_exact_and_in_order():
     alice, bob, conversation = await _setup(price=0)
     fan = await Tab.open(alice)
