@@ -376,16 +376,20 @@ def _creator_rows(stat: str, subgroup: str | None, first_day: dt.date, last_day:
     return rows.values_list("creator_id").annotate(total=Sum("value")).order_by()
 
 
+def _kept(compute, *key_parts):
+    """What ``compute()`` returns from settled rows only, kept in the cache."""
+    return cache.get_or_set(_settled_key(*key_parts), compute, SETTLED_CACHE_S)
+
+
 def _settled_head(stat: str, subgroup: str | None, first_day: dt.date, last_day: dt.date, size: int) -> list[tuple[str, int]]:
     """The ``size`` creators with the largest nonzero totals over settled days,
     [(creator id, total)], largest first, ties by id; kept in the cache."""
-    key = _settled_key("head", stat, subgroup, first_day, last_day, size)
-    head = cache.get(key)
-    if head is None:
+
+    def compute():
         rows = _creator_rows(stat, subgroup, first_day, last_day).exclude(total=0).order_by("-total", "creator_id")[:size]
-        head = [(str(creator_id), int(total)) for creator_id, total in rows]
-        cache.set(key, head, SETTLED_CACHE_S)
-    return head
+        return [(str(creator_id), int(total)) for creator_id, total in rows]
+
+    return _kept(compute, "head", stat, subgroup, first_day, last_day, size)
 
 
 def top_creator_totals(stat: str, period: Period, *, limit: int, now=None, subgroup: str | None = None) -> list[tuple[str, int]]:
@@ -407,16 +411,16 @@ def top_creator_totals(stat: str, period: Period, *, limit: int, now=None, subgr
     source = CREATOR_STAT_SOURCE[stat]
     start, end = period.bounds(now)
     filled = _fill().creators.get(source)
+    everyone = lambda: _rank(creator_totals(stat, period, now=now, subgroup=subgroup, by_subgroup=False), limit)  # noqa: E731
     if filled is None or filled <= start:
-        return _rank(_recent_totals(stat, period, subgroup, None, start, end), limit)
+        return everyone()
     last_day = min(period.end, filled.astimezone(rollups.zone()).date())
     split = min(max(settled_until(filled), period.start), last_day + dt.timedelta(days=1))
     if split <= period.start:
-        return _rank(_recent_totals(stat, period, subgroup, period.start, min(end, filled), end), limit)
+        return everyone()
     size = limit + HEAD_SPARE
     head = _settled_head(stat, subgroup, period.start, split - dt.timedelta(days=1), size)
-    live_from = min(end, filled)
-    live = _live_totals(stat, subgroup, live_from, end)
+    live = _live_totals(stat, subgroup, min(end, filled), end)
     known = dict(head)
     if len(head) < size:
         # The head is every creator with a settled total: the rest have none.
@@ -431,7 +435,7 @@ def top_creator_totals(stat: str, period: Period, *, limit: int, now=None, subgr
     totals = {creator_id: total + recent_of_head.get(creator_id, 0) + live.get(creator_id, 0) for creator_id, total in head}
     ranked = _rank(totals, limit)
     if len(ranked) < limit or ranked[-1][1] <= floor:
-        return _rank(_recent_totals(stat, period, subgroup, period.start, live_from, end), limit)
+        return everyone()
     # A creator outside the head reaches the limit-th only if their recent part
     # (rollup rows of the recent days plus live minutes) is at least `needed`.
     needed = ranked[-1][1] - floor
@@ -476,20 +480,6 @@ def _live_totals(stat, subgroup, start, end) -> dict[str, int]:
             if row_stat == stat and (subgroup is None or row_subgroup == subgroup):
                 live[creator_id] += value
     return {creator_id: value for creator_id, value in live.items() if value}
-
-
-def _recent_totals(stat, period, subgroup, first_day, live_from, end) -> dict[str, int]:
-    """Every creator's total from scratch: rollup rows from ``first_day`` to the
-    fill point (none when ``first_day`` is None) and the live minutes after."""
-    totals: dict = defaultdict(int)
-    if first_day is not None:
-        filled = _fill().creators.get(CREATOR_STAT_SOURCE[stat])
-        last_day = min(period.end, filled.astimezone(rollups.zone()).date())
-        for creator_id, total in _creator_rows(stat, subgroup, first_day, last_day):
-            totals[str(creator_id)] += int(total)
-    for creator_id, value in _live_totals(stat, subgroup, live_from, end).items():
-        totals[creator_id] += value
-    return totals
 
 
 # --- the dashboard's sections ---------------------------------------------------------
@@ -696,12 +686,7 @@ def _route_rows(model, field: str, lower, upper) -> list:
 
 def _settled_route_rows(first_day: dt.date, stop_day: dt.date) -> list:
     """_route_rows of RouteDay over settled days [first_day, stop_day), kept in the cache."""
-    key = _settled_key("routes", first_day, stop_day)
-    rows = cache.get(key)
-    if rows is None:
-        rows = [tuple(row) for row in _route_rows(RouteDay, "day", first_day, stop_day)]
-        cache.set(key, rows, SETTLED_CACHE_S)
-    return rows
+    return _kept(lambda: [tuple(row) for row in _route_rows(RouteDay, "day", first_day, stop_day)], "routes", first_day, stop_day)
 
 
 def api_performance(period: Period, *, now=None, limit: int = 50) -> dict:

@@ -73,7 +73,7 @@ _payouts: dict[str, dict] = {}  # connected accounts' payouts (platform payouts 
 _balances: dict[str, dict[str, int]] = {}  # account -> currency -> available
 _idempotency: dict[tuple, tuple] = {}
 _platform = {"id": "acct_" + random_id(16), "object": "account", "type": "standard", "country": "US"}
-_unsettled: set[str] = set()  # payouts whose bank has not answered yet (see pending_work)
+_unsettled: set[str] = set()  # payouts whose bank has not answered yet (GET /_config/pending counts them)
 
 
 class _Snapshot:
