@@ -31,6 +31,14 @@ if settings.EMBEDDED_JOBS and os.environ.get("DIGIS_EMBEDDED_BEAT") == "1":
 
     start_embedded_beat()
 
+# The URLconf, and with it every view module and serializer it names, is
+# otherwise imported by the first HTTP request: on a web process that had so far
+# served only sockets, the first tip of a live room waited ~0.5 s for it
+# (bench/realtime_live.py --end-to-end). Load it, and its reverse index, now.
+from django.urls import get_resolver  # noqa: E402
+
+get_resolver().reverse_dict  # noqa: B018 (loads the patterns)
+
 # Everything loaded so far lives as long as the process. Freezing it keeps the
 # cyclic collector's full passes from walking Django's whole import graph in the
 # middle of requests: in bench/payments.py such passes stalled whole rounds of

@@ -72,8 +72,8 @@ def push_count_soon(stream_id) -> None:
 
 
 def _admit(stream_id, user):
-    stream = selectors.stream_by_id(stream_id)
-    role = services.admit(stream, user)
+    stream, standing = selectors.stream_and_standing(stream_id, user)
+    role = services.admit(stream, user, standing=standing)
     if role == "host":
         services.host_seen(stream_id=stream.pk, user=user)
     return stream, role

@@ -5,15 +5,20 @@ entries under the stream's reference, never kept as counters here.
 """
 
 from collections.abc import Iterable
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from digis.realtime import rooms
 from streaming.exceptions import StreamNotFound
-from streaming.models import LIVE_Q, ChannelModerator, ChatMessage, ChatRestriction, LiveStream, RestrictionKind, StreamStatus, Tip
+from streaming.models import LIVE_Q, ChannelModerator, ChatMessage, ChatRestriction, LiveStream, RestrictionKind, StreamStatus, Ticket, Tip
 
 # Every live host, shared by all processes; dropped (after commit) by every
 # service that starts or ends a stream, so Explore's "Live now" follows at once.
@@ -61,6 +66,96 @@ def stream_by_id(stream_id) -> LiveStream:
     if stream is None:
         raise StreamNotFound()
     return stream
+
+
+class Standing(NamedTuple):
+    """Where one user stands with a stream's host right now: everything admission and chat ask."""
+
+    blocked: bool  # either of the two blocked the other
+    banned: bool  # banned from the host's streams (not lifted)
+    channel_moderator: bool
+    follows_since: datetime | None
+    timeout_until: datetime | None  # the latest timeout still running
+    has_ticket: bool  # for this stream
+    chat_key_used: bool = False  # a chat message of theirs in this stream has the client key asked about
+    tip_key_used: bool = False  # ... a tip
+
+
+NO_STANDING = Standing(False, False, False, None, None, False)
+
+
+_STANDING_SQL = None
+
+
+def _standing_sql() -> str:
+    """One SELECT answering every rule for (stream, host, user): written once, by hand.
+
+    The hot paths run it on every chat message, tip and join; built by the ORM
+    (seven subqueries) it cost ~8 ms of CPU to compile on this project's
+    2-core machine, the statement itself well under one.
+    """
+    global _STANDING_SQL
+    if _STANDING_SQL is None:
+        from accounts.models import Block
+        from creators.models import Follow
+
+        def table(model):
+            return model._meta.db_table
+
+        _STANDING_SQL = (
+            "SELECT"
+            f" EXISTS(SELECT 1 FROM {table(Block)} WHERE (blocker_id = %(user)s AND blocked_id = %(host)s)"
+            f"   OR (blocker_id = %(host)s AND blocked_id = %(user)s)),"
+            f" EXISTS(SELECT 1 FROM {table(ChatRestriction)} WHERE host_id = %(host)s AND user_id = %(user)s"
+            f"   AND kind = %(ban)s AND lifted_at IS NULL),"
+            f" EXISTS(SELECT 1 FROM {table(ChannelModerator)} WHERE host_id = %(host)s AND user_id = %(user)s),"
+            f" (SELECT created_at FROM {table(Follow)} WHERE follower_id = %(user)s AND creator_id = %(host)s),"
+            f" (SELECT MAX(until) FROM {table(ChatRestriction)} WHERE host_id = %(host)s AND user_id = %(user)s"
+            f"   AND kind = %(timeout)s AND lifted_at IS NULL AND until > %(now)s),"
+            f" EXISTS(SELECT 1 FROM {table(Ticket)} WHERE stream_id = %(stream)s AND viewer_id = %(user)s),"
+            f" EXISTS(SELECT 1 FROM {table(ChatMessage)} WHERE stream_id = %(stream)s AND author_id = %(user)s AND client_key = %(key)s),"
+            f" EXISTS(SELECT 1 FROM {table(Tip)} WHERE stream_id = %(stream)s AND tipper_id = %(user)s AND client_key = %(key)s)"
+        )
+    return _STANDING_SQL
+
+
+def _as_datetime(value):
+    """A timestamp as the cursor gave it (SQLite: text), aware."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or timezone.is_aware(value) else timezone.make_aware(value, dt_timezone.utc)
+    parsed = parse_datetime(value)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, dt_timezone.utc)
+
+
+def standing_of(stream: LiveStream, user, *, client_key: str = "") -> Standing:
+    """``user``'s standing with ``stream``'s host and ``stream``, as of now, in one statement.
+
+    Read on every chat message, tip and join, never cached: a ban, a timeout or
+    a block holds at once on every process. ``client_key``: also whether the
+    user's chat message or tip in this stream already has that key (a resend).
+    """
+    if user is None or user.pk is None:
+        return NO_STANDING
+    uuid = LiveStream._meta.pk
+    params = {
+        "stream": uuid.get_db_prep_value(stream.pk, connection),
+        "host": uuid.get_db_prep_value(stream.host_id, connection),
+        "user": uuid.get_db_prep_value(user.pk, connection),
+        "ban": RestrictionKind.BAN.value, "timeout": RestrictionKind.TIMEOUT.value,
+        "now": ChatRestriction._meta.get_field("until").get_db_prep_value(timezone.now(), connection),
+        "key": client_key,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_standing_sql(), params)
+        blocked, banned, moderator, follows_since, timeout_until, ticket, chat_key, tip_key = cursor.fetchone()
+    return Standing(bool(blocked), bool(banned), bool(moderator), _as_datetime(follows_since), _as_datetime(timeout_until),
+                    bool(ticket), bool(chat_key), bool(tip_key))
+
+
+def stream_and_standing(stream_id, user, *, client_key: str = "") -> tuple[LiveStream, Standing]:
+    """The stream (with its host) and ``user``'s standing with it (``standing_of``)."""
+    stream = stream_by_id(stream_id)
+    return stream, standing_of(stream, user, client_key=client_key)
 
 
 def current_stream_of(host) -> LiveStream | None:

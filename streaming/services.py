@@ -352,41 +352,41 @@ def record_peak(stream: LiveStream, count: int) -> None:
 # --- who may watch ----------------------------------------------------------------------------
 
 
-def admit(stream: LiveStream, user, *, ticket_needed: bool = True) -> str:
+def admit(stream: LiveStream, user, *, ticket_needed: bool = True, standing: selectors.Standing | None = None) -> str:
     """May ``user`` watch ``stream`` now? Returns "host", "moderator" or "viewer".
 
     Raises 409 stream_not_live, 403 blocked / banned_from_channel /
     followers_only, 402 ticket_required (a ticketed stream without a ticket,
     unless ``ticket_needed`` is False). The host's moderators watch for free.
+    ``standing``: the user's, when the caller read it with the stream
+    (selectors.stream_and_standing); otherwise it is read here, in one statement.
     """
-    from accounts.selectors import is_blocked_between
-
     if stream.status != StreamStatus.LIVE:
         raise StreamNotLive()
     if getattr(stream.host, "is_banned", False) or not stream.host.is_active:
         raise StreamNotFound()
     if user.pk == stream.host_id:
         return "host"
-    if is_blocked_between(user, stream.host_id):
+    if standing is None:
+        standing = selectors.standing_of(stream, user)
+    if standing.blocked:
         raise StreamBlocked()
-    if selectors.is_banned_from(host_id=stream.host_id, user_id=user.pk):
+    if standing.banned:
         raise BannedFromChannel()
-    if selectors.can_moderate(stream, user):
+    if selectors.is_platform_moderator(user) or standing.channel_moderator:
         return "moderator"
-    if stream.audience == Audience.FOLLOWERS and not _follows(user, stream.host_id):
+    if stream.audience == Audience.FOLLOWERS and standing.follows_since is None:
         raise FollowersOnly()
-    if stream.audience == Audience.TICKET and ticket_needed and not Ticket.objects.filter(stream=stream, viewer=user).exists():
+    if stream.audience == Audience.TICKET and ticket_needed and not standing.has_ticket:
         raise TicketRequired(f"This stream needs a ticket ({stream.ticket_price} tokens).", price=stream.ticket_price)
     return "viewer"
 
 
-def _follows(user, host_id, *, for_minutes: int = 0) -> bool:
-    from creators.models import Follow  # read only
-
-    follows = Follow.objects.filter(follower_id=user.pk, creator_id=host_id)
-    if for_minutes:
-        follows = follows.filter(created_at__lte=timezone.now() - timedelta(minutes=for_minutes))
-    return follows.exists()
+def _follows_for(standing: selectors.Standing, *, minutes: int) -> bool:
+    """Whether the standing's follow is at least ``minutes`` old (any follow when 0)."""
+    if standing.follows_since is None:
+        return False
+    return not minutes or standing.follows_since <= timezone.now() - timedelta(minutes=minutes)
 
 
 def join_stream(*, stream_id, user) -> tuple[LiveStream, dict, str]:
@@ -399,8 +399,8 @@ def join_stream(*, stream_id, user) -> tuple[LiveStream, dict, str]:
     insufficient_funds (with shortfall and buy_url) when the wallet is short.
     Returns (stream, credentials, role).
     """
-    stream = selectors.stream_by_id(stream_id)
-    role = admit(stream, user, ticket_needed=False)
+    stream, standing = selectors.stream_and_standing(stream_id, user)
+    role = admit(stream, user, ticket_needed=False, standing=standing)
     credentials = media.credentials(stream=stream, user=user, is_host=role == "host")
     try:
         if role == "viewer" and stream.audience == Audience.TICKET:
@@ -532,32 +532,36 @@ def send_chat(*, stream_id, user, text, client_key) -> tuple[dict, bool]:
     """
     text = _clean_text(text, name="text", maximum=MESSAGE_MAX, required=True)
     client_key = _check_client_key(client_key)
-    stream = selectors.stream_by_id(stream_id)
-    existing = ChatMessage.objects.filter(stream=stream, author=user, client_key=client_key).first()
-    if existing is not None:
-        return selectors.message_payload(existing, author=user), False
-    role = admit(stream, user)
+    # The stream, then one statement for every rule about this user and whether this key was used already.
+    stream, standing = selectors.stream_and_standing(stream_id, user, client_key=client_key)
+    if standing.chat_key_used:
+        return _sent_message(stream, user, client_key), False
+    role = admit(stream, user, standing=standing)
     if role == "viewer":
-        restriction = selectors.standing_restriction(host_id=stream.host_id, user_id=user.pk)
-        if restriction is not None and restriction.kind == RestrictionKind.TIMEOUT:
-            left = max(1, int((restriction.until - timezone.now()).total_seconds()))
-            raise TimedOut(f"You are timed out for {left} more seconds.", until=restriction.until.isoformat(), retry_after_s=left)
-        if stream.followers_only and not _follows(user, stream.host_id, for_minutes=stream.followers_min_minutes):
+        if standing.timeout_until is not None:
+            left = max(1, int((standing.timeout_until - timezone.now()).total_seconds()))
+            raise TimedOut(f"You are timed out for {left} more seconds.", until=standing.timeout_until.isoformat(), retry_after_s=left)
+        if stream.followers_only and not _follows_for(standing, minutes=stream.followers_min_minutes):
             after = f" for {stream.followers_min_minutes} minutes" if stream.followers_min_minutes else ""
             raise FollowersOnlyChat(f"Follower-only chat: follow{after} to chat.", min_minutes=stream.followers_min_minutes)
         _check_chat_rate(stream, user)
         _check_slow_mode(stream, user)
-    with transaction.atomic(durable=True):
-        try:
-            with transaction.atomic():
-                message = ChatMessage.objects.create(stream=stream, author=user, text=text, client_key=client_key, created_at=timezone.now())
-        except IntegrityError:  # the same message, sent twice at once
-            return selectors.message_payload(ChatMessage.objects.get(stream=stream, author=user, client_key=client_key), author=user), False
-        payload = selectors.message_payload(message, author=user)
-        if role != "viewer":
-            payload["author"]["role"] = role
-        rooms.send_to_room_on_commit(stream.room, {"type": "live.chat", "stream_id": str(stream.pk), "message": payload})
+    try:
+        # No savepoint: a duplicate key (the same message sent twice at once) rolls the whole
+        # transaction back, which holds nothing else, and the room hears nothing (on_commit).
+        with transaction.atomic(durable=True):
+            message = ChatMessage.objects.create(stream=stream, author=user, text=text, client_key=client_key, created_at=timezone.now())
+            payload = selectors.message_payload(message, author=user)
+            if role != "viewer":
+                payload["author"]["role"] = role
+            rooms.send_to_room_on_commit(stream.room, {"type": "live.chat", "stream_id": str(stream.pk), "message": payload})
+    except IntegrityError:
+        return _sent_message(stream, user, client_key), False
     return payload, True
+
+
+def _sent_message(stream, user, client_key) -> dict:
+    return selectors.message_payload(ChatMessage.objects.get(stream=stream, author=user, client_key=client_key), author=user)
 
 
 # --- moderation ------------------------------------------------------------------------------------
@@ -784,7 +788,7 @@ def send_tip(*, stream_id, tipper, amount, message: str = "", client_key) -> tup
     a TIP_RECEIVED notification. 402 insufficient_funds with shortfall and
     buy_url; 400 cannot_tip_self / invalid_tip; 409 stream_not_live.
     """
-    from ledger.exceptions import IdempotencyConflict, InsufficientFunds
+    from ledger.exceptions import InsufficientFunds
     from ledger.models import TransactionKind
     from ledger.services import charge_with_fee
 
@@ -792,32 +796,40 @@ def send_tip(*, stream_id, tipper, amount, message: str = "", client_key) -> tup
         raise InvalidTip(f"A tip is 1 to {settings.LIVE_TIP_MAX} tokens.", fields={"amount": [f"1-{settings.LIVE_TIP_MAX} tokens."]})
     message = _clean_text(message, name="message", maximum=TIP_MESSAGE_MAX, required=False)
     client_key = _check_client_key(client_key)
-    stream = selectors.stream_by_id(stream_id)
+    # The stream, then one statement for the tipper's standing and whether this key was used already.
+    stream, standing = selectors.stream_and_standing(stream_id, tipper, client_key=client_key)
     if tipper.pk == stream.host_id:
         raise CannotTipSelf()
-    existing = Tip.objects.filter(stream=stream, tipper=tipper, client_key=client_key).first()
-    if existing is not None:
-        if existing.amount != amount:
-            raise IdempotencyConflict(f"This tip was already sent with {existing.amount} tokens.")
-        return existing, False
-    admit(stream, tipper)
+    if standing.tip_key_used:
+        return _sent_tip(stream, tipper, client_key, amount), False
+    admit(stream, tipper, standing=standing)
     key = f"stream:{stream.pk}:tip:{tipper.pk}:{client_key}"
-    with transaction.atomic(durable=True):
-        if not share_live_stream(stream.pk):
-            raise StreamNotLive()
-        try:
-            tx = charge_with_fee(payer=tipper, creator=stream.host, amount=amount, kind=TransactionKind.TIP,
-                                 idempotency_key=key, reference=stream.ledger_reference)
-        except InsufficientFunds as exc:
-            raise CannotAffordTip(f"This tip needs {amount} tokens.", shortfall=exc.shortfall, buy_url=_buy_url())
-        try:
-            with transaction.atomic():
-                tip = Tip.objects.create(stream=stream, tipper=tipper, amount=amount, message=message, client_key=client_key,
-                                         transaction_id=tx.pk, created_at=timezone.now())
-        except IntegrityError:  # the same tip, sent twice at once: the ledger replayed the first charge
-            return Tip.objects.get(stream=stream, tipper=tipper, client_key=client_key), False
-        _announce_tip(stream, tip, tipper, key)
+    try:
+        # No savepoint around the tip's row: the same tip sent twice at once fails its unique key
+        # after the ledger replayed the first charge, and rolling everything back loses nothing.
+        with transaction.atomic(durable=True):
+            if not share_live_stream(stream.pk):
+                raise StreamNotLive()
+            try:
+                tx = charge_with_fee(payer=tipper, creator=stream.host, amount=amount, kind=TransactionKind.TIP,
+                                     idempotency_key=key, reference=stream.ledger_reference)
+            except InsufficientFunds as exc:
+                raise CannotAffordTip(f"This tip needs {amount} tokens.", shortfall=exc.shortfall, buy_url=_buy_url())
+            tip = Tip.objects.create(stream=stream, tipper=tipper, amount=amount, message=message, client_key=client_key,
+                                     transaction_id=tx.pk, created_at=timezone.now())
+            _announce_tip(stream, tip, tipper, key)
+    except IntegrityError:
+        return _sent_tip(stream, tipper, client_key, amount), False
     return tip, True
+
+
+def _sent_tip(stream, tipper, client_key, amount) -> Tip:
+    from ledger.exceptions import IdempotencyConflict
+
+    existing = Tip.objects.get(stream=stream, tipper=tipper, client_key=client_key)
+    if existing.amount != amount:
+        raise IdempotencyConflict(f"This tip was already sent with {existing.amount} tokens.")
+    return existing
 
 
 def tip_payload(tip: Tip, tipper=None) -> dict:

@@ -47,6 +47,17 @@ def test_bad_messages_are_refused(host, alice, text):
     assert not ChatMessage.objects.exists()
 
 
+def test_a_resend_in_slow_mode_gets_the_stored_message_back(host, alice, traveller):
+    """A client resending after a lost reply must not be told "slow mode" about a message everyone saw."""
+    stream = live(host)
+    services.update_chat_settings(stream_id=stream.pk, actor=host, slow_mode_s=30)
+    first, _ = say(stream, alice, "one", key="k1")
+    again, created = say(stream, alice, "one", key="k1")
+    assert (again["id"], created) == (first["id"], False)
+    with pytest.raises(SlowMode):
+        say(stream, alice, "two", key="k2")
+
+
 def test_slow_mode_holds_until_the_window_passes(host, alice, traveller):
     stream = live(host)
     services.update_chat_settings(stream_id=stream.pk, actor=host, slow_mode_s=30)

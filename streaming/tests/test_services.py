@@ -272,13 +272,19 @@ def test_followers_only_streams(host, alice):
     assert services.join_stream(stream_id=stream.pk, user=alice)[2] == "viewer"
 
 
-def test_blocked_viewers_cannot_join(host, alice):
+@pytest.mark.parametrize("who_blocks", ["host", "viewer"])
+def test_a_block_either_way_keeps_the_viewer_out(host, alice, who_blocks):
     from accounts.services import block_user
 
     stream = live(host)
-    block_user(blocker=host, blocked=alice)
+    if who_blocks == "host":
+        block_user(blocker=host, blocked=alice)
+    else:
+        block_user(blocker=alice, blocked=host)
     with pytest.raises(StreamBlocked):
         services.join_stream(stream_id=stream.pk, user=alice)
+    with pytest.raises(StreamBlocked):
+        services.send_chat(stream_id=stream.pk, user=alice, text="hello", client_key="m1")
 
 
 # --- auto end and the summary ----------------------------------------------------------------
