@@ -48,6 +48,8 @@ import sys
 import threading
 import time
 import urllib.request
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,7 +209,17 @@ class ViewerProtocol(asyncio.Protocol):
                     marker = buffer.find(self.MARKER, start, end)
                     if marker >= 0:  # only chat and tip events carry a send time
                         stamp_end = buffer.find(b" ", marker + 3, end)
-                        self.latencies.append((now - float(buffer[marker + 3:stamp_end])) * 1000)
+                        latency = (now - float(buffer[marker + 3:stamp_end])) * 1000
+                        self.latencies.append(latency)
+                        # "t=<stamp> tip <n>" or "t=<stamp> chat <n>"
+                        self.counts["tips" if buffer[stamp_end + 1:stamp_end + 2] == b"t" else "chats"].append(latency)
+                        # From the server's own stamp of the event (a message's or tip's created_at, set as it is
+                        # stored): the fan-out under load, without the sender's request before it.
+                        created = buffer.find(b'"created_at":"', start, end)
+                        if created >= 0:
+                            created_end = buffer.find(b'"', created + 14, end)
+                            stored_at = datetime.fromisoformat(buffer[created + 14:created_end].decode()).timestamp()
+                            self.counts["from_stored"].append((now - stored_at) * 1000)
                         self.counts["delivered"] += 1
                 else:
                     event = json.loads(buffer[start:end])
@@ -250,7 +262,7 @@ def client_process(urls_tokens, stream_id, app, conn, spacing_s):
     """Runs in a child process: connect every socket, report ready, record until told to stop."""
 
     async def main():
-        latencies, joined, counts, viewers, retries = [], [], {"delivered": 0}, [], []
+        latencies, joined, counts, viewers, retries = [], [], {"delivered": 0, "tips": [], "chats": [], "from_stored": []}, [], []
         in_flight = asyncio.Semaphore(JOINS_IN_FLIGHT)
 
         async def staged(url, token, index):
@@ -271,9 +283,12 @@ def client_process(urls_tokens, stream_id, app, conn, spacing_s):
         assert command == "measure"
         latencies.clear()
         counts["delivered"] = 0
+        counts["tips"].clear()
+        counts["chats"].clear()
+        counts["from_stored"].clear()
         command = await loop.run_in_executor(None, conn.recv)
         assert command == "stop"
-        measured = list(latencies)
+        measured = (list(latencies), list(counts["chats"]), list(counts["tips"]), list(counts["from_stored"]))
         for viewer in viewers:
             viewer.close()
         await asyncio.wait([asyncio.ensure_future(v.closed) for v in viewers], timeout=10)
@@ -452,12 +467,14 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
             n += 1
             text = f"t={time.time():.6f} chat {n}"
             if publish is not None:
-                await publish({"type": "live.chat", "stream_id": stream_id, "message": {"id": n, "text": text}})
+                await publish({"type": "live.chat", "stream_id": stream_id,
+                               "message": {"id": n, "text": text, "created_at": datetime.now(dt_timezone.utc).isoformat()}})
             elif sockets:
                 await sockets[n % len(sockets)].send(json.dumps({"type": "live.chat", "stream_id": stream_id, "text": text,
                                                                  "client_key": f"c{variant.name}{n}"}))
             else:
-                await client.publish("bench:room", json.dumps({"type": "live.chat", "message": {"id": n, "text": text}}))
+                await client.publish("bench:room", json.dumps({"type": "live.chat", "message": {
+                    "id": n, "text": text, "created_at": datetime.now(dt_timezone.utc).isoformat()}}, separators=(",", ":")))
             sent["chat"] += 1
             next_at += CHAT_EVERY_S
             await asyncio.sleep(max(0, next_at - time.time()))
@@ -476,11 +493,14 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
             n += 1
             body = {"amount": 1, "message": f"t={time.time():.6f} tip {n}", "client_key": f"t{variant.name}{n}"}
             if publish is not None:
-                loop.run_until_complete(publish({"type": "live.tip", "stream_id": stream_id, "tip": {"amount": 1, "message": body["message"]}}))
+                loop.run_until_complete(publish({"type": "live.tip", "stream_id": stream_id, "tip": {
+                    "amount": 1, "message": body["message"], "created_at": datetime.now(dt_timezone.utc).isoformat()}}))
             elif client is None:
                 post_json(variant.ports[n % 2], f"/api/streams/{stream_id}/tips/", tipper_token, body)
             else:
-                client.publish("bench:room", json.dumps({"type": "live.tip", "tip": {"amount": 1, "message": body["message"]}}))
+                client.publish("bench:room", json.dumps({"type": "live.tip", "tip": {
+                    "amount": 1, "message": body["message"], "created_at": datetime.now(dt_timezone.utc).isoformat()}},
+                    separators=(",", ":")))
             sent["tip"] += 1
             next_at += TIP_EVERY_S
             time.sleep(max(0, next_at - time.time()))
@@ -527,12 +547,15 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
     redis_spent = cpu_ms([redis_pid]) - redis_before
     client_spent = cpu_ms(client_pids) - client_before
     load_after = open("/proc/loadavg").read().split()[0]
-    latencies = []
+    latencies, chat_latencies, tip_latencies, from_stored = [], [], [], []
     for pipe in pipes:
         pipe.send("stop")
     for pipe in pipes:
-        kind, values = pipe.recv()
+        kind, (values, chats, tips, stored) = pipe.recv()
+        from_stored.extend(stored)
         latencies.extend(values)
+        chat_latencies.extend(chats)
+        tip_latencies.extend(tips)
     for worker in workers:
         worker.join(30)
     variant.stop()
@@ -552,6 +575,14 @@ def run_variant(variant, *, base_env, redis, stream_id, viewer_tokens, chatter_t
         "p99": percentile(latencies, 99),
         "max": max(latencies) if latencies else float("nan"),
         "mean": statistics.fmean(latencies) if latencies else float("nan"),
+        # Chat and tips apart: end to end they take different paths (a socket event, an HTTP request with the ledger).
+        "chat_p50": percentile(chat_latencies, 50),
+        "chat_p99": percentile(chat_latencies, 99),
+        "tip_p50": percentile(tip_latencies, 50),
+        "tip_p99": percentile(tip_latencies, 99),
+        "stored_n": len(from_stored),
+        "stored_p50": percentile(from_stored, 50),
+        "stored_p99": percentile(from_stored, 99),
         "rss_per_conn_kib": sum(a - b for a, b in zip(rss_after, rss_before)) / viewers,
         "rss_after_mib": [round(r / 1024) for r in rss_after],
         "cpu_per_msg_us": cpu_spent * 1000 / delivered if delivered else float("nan"),
@@ -658,21 +689,33 @@ def main():
               f"engineers' runs, {args.viewers} viewers over 2 processes, chat every {int(CHAT_EVERY_S * 1000)} ms + tip every "
               f"{TIP_EVERY_S:.0f} s for {args.seconds:.0f} s, "
               + ("end to end (chat over sockets, tips over HTTP)" if args.end_to_end else "room events published the way the servers receive them (the fan-out alone)"))
-    rows = ["| variant | load at start / end | p50 ms | p99 ms | max ms | delivered | missed | RSS per connection | server CPU per delivery | "
-            "Redis CPU per delivery | server CPU | client CPU per receipt | client CPU |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| variant | load at start / end | p50 ms | p99 ms | max ms | chat p50 / p99 ms | tip p50 / p99 ms | from stored p50 / p99 ms | delivered | missed | "
+            "RSS per connection | server CPU per delivery | Redis CPU per delivery | server CPU | client CPU per receipt | client CPU |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in results:
         rss = f"{r['rss_per_conn_kib']:.0f} KiB" if r["name"] != "bare" else f"{r['rss_per_conn_kib']:.0f} KiB (websockets server)"
-        rows.append(f"| {r['name']} | {r['load']} / {r['load_after']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | {r['delivered']} | "
+        rows.append(f"| {r['name']} | {r['load']} / {r['load_after']} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.0f} | "
+                    f"{r['chat_p50']:.1f} / {r['chat_p99']:.1f} | {r['tip_p50']:.1f} / {r['tip_p99']:.1f} | "
+                    f"{r['stored_p50']:.1f} / {r['stored_p99']:.1f} | {r['delivered']} | "
                     f"{r['missed']} | {rss} | {r['cpu_per_msg_us']:.1f} µs | {r['redis_cpu_per_msg_us']:.2f} µs | {r['cpu_pct']:.0f} % | "
                     f"{r['client_cpu_per_msg_us']:.1f} µs | {r['client_cpu_pct']:.0f} % |")
     body = f"{SECTION}\n\n{header}.\n\n" + "\n".join(rows) + "\n"
     for r in results:
-        # The issue's target (p99 under 100 ms) for the site's fan-out; the others are figures beside it.
-        target = r["name"] == "process" and not args.end_to_end
-        record_target("live", f"room fan-out p99, {r['viewers']:,} viewers over 2 processes ({r['name']}, load {r['load']})",
-                      f"{r['p99']:.0f} ms, {r['cpu_per_msg_us']:.0f} µs CPU/delivery, {r['missed']} missed", "< 100 ms" if target else "-",
-                      (r["p99"] < 100 and r["missed"] == 0) if target else None)
+        # The issue's target (p99 under 100 ms) is the room's fan-out: alone (events published as the servers
+        # receive them), or under the real chat and tips, timed from each event's stored time. Send-to-receive
+        # (the sender's request or socket event included) is a figure beside it.
+        target = r["name"] == "process"
+        label = f"{r['viewers']:,} viewers over 2 processes ({r['name']}, load {r['load']})"
+        if args.end_to_end:
+            record_target("live", f"room fan-out p99 under real chat (socket) and tips (HTTP), from the stored time, {label}",
+                          f"{r['stored_p99']:.0f} ms, {r['missed']} missed", "< 100 ms" if target else "-",
+                          (r["stored_p99"] < 100 and r["missed"] == 0) if target else None)
+            record_target("live", f"room send-to-receive p99, chat / tips, {label}",
+                          f"{r['chat_p99']:.0f} / {r['tip_p99']:.0f} ms", "-", None)
+        else:
+            record_target("live", f"room fan-out p99, events published as the servers receive them, {label}",
+                          f"{r['p99']:.0f} ms, {r['cpu_per_msg_us']:.0f} µs CPU/delivery, {r['missed']} missed",
+                          "< 100 ms" if target else "-", (r["p99"] < 100 and r["missed"] == 0) if target else None)
     print(body)
     if not args.no_write:
         print("written to", write_results_section(SECTION, body))
