@@ -324,7 +324,7 @@ def _send_locked(*, sender, conversation, client_message_id, text, image_name) -
 
 def _announce_new(message: Message, *, conversation, sender, recipient, prev: dict) -> None:
     from notifications.models import NotificationKind
-    from notifications.services import notify, should_notify_message
+    from notifications.services import notify, recipient_settings, should_notify_message
 
     # One trip to the event loop for both (two people: their order does not matter, each
     # person's own events stay in order).
@@ -339,7 +339,8 @@ def _announce_new(message: Message, *, conversation, sender, recipient, prev: di
     ])
     # "People who never paid me": a paid message is money offered; otherwise what the sender spent with them.
     has_paid = lambda: message.price > 0 or selectors.spent_with(recipient, sender) > 0  # noqa: E731
-    if not should_notify_message(recipient=recipient, sender=sender, has_paid=has_paid):
+    settings_of_recipient = recipient_settings(recipient.pk)  # one read for the filter and the channels
+    if not should_notify_message(recipient=recipient, sender=sender, has_paid=has_paid, settings_of_recipient=settings_of_recipient):
         return
     name = selectors.person_data(sender)["name"]
     if message.escrow_state == EscrowState.HELD:
@@ -348,7 +349,8 @@ def _announce_new(message: Message, *, conversation, sender, recipient, prev: di
         text = f"{name}: {_preview(message)}"
     notify(
         recipient=recipient, kind=NotificationKind.MESSAGE_NEW, text=text, actor=sender, target=message,
-        url=f"/messages/{conversation.pk}/", dedupe_key=f"message:{message.pk}",
+        url=f"/messages/{conversation.pk}/", dedupe_key=f"message:{message.pk}", key_is_new=True,
+        settings_of_recipient=settings_of_recipient,
         # "thread": notifications holds the alert back while the recipient has this thread on screen.
         data={"thread": str(conversation.pk), "message_id": message.pk, "paid": message.escrow_state == EscrowState.HELD},
     )

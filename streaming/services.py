@@ -848,6 +848,7 @@ def _announce_tip(stream: LiveStream, tip: Tip, tipper, key: str) -> None:
         recipient=stream.host, kind=NotificationKind.TIP_RECEIVED, actor=tipper, target=tip,
         text=f"{selectors.display_name(tipper)} tipped you {tip.amount} tokens" + (f": {tip.message}" if tip.message else "."),
         url=f"/live/{stream.host.username}/", data={"stream_id": str(stream.pk), "amount": tip.amount}, dedupe_key=key,
+        key_is_new=True,  # the tip's own ledger key, and the tip row was inserted in this transaction
     )
 
 

@@ -33,9 +33,9 @@ def free_convo(alice, bob):
 
 # The service's transaction (2: SAVEPOINT/RELEASE here), the conversation (is the sender in it?), the
 # inbox locks, both people (their profiles and the block check), the resend check, the insert, the
-# conversation's and inboxes' pointers, and notifications' notify (its settings read twice and its
-# insert under a savepoint: 5).
-FAN_MESSAGE = 2 + 7 + 5
+# conversation's and inboxes' pointers, and the notification (the recipient's settings, read once for
+# the filter and the channels, and the insert: its key is the new message's, so no savepoint: 2).
+FAN_MESSAGE = 2 + 7 + 2
 
 
 def test_a_free_fan_message_costs_a_fixed_handful_of_statements(alice, free_convo, django_assert_max_num_queries):
@@ -78,3 +78,17 @@ def test_a_typing_signal_is_one_query(alice, bob, free_convo, django_assert_num_
     typist = _fresh(alice)
     with django_assert_num_queries(1):
         assert services.typing_target(user=typist, conversation_id=free_convo.pk) == str(bob.pk)
+
+
+def test_the_settings_read_once_still_decide_the_channels(alice, bob, free_convo):
+    """The one settings read serves the filter and the channels: a recipient who switched a kind off gets nothing."""
+    from notifications.models import Notification
+    from notifications.services import update_preferences
+
+    update_preferences(user=bob, kinds_channels={"message_new": {"in_app": False, "push": False, "email": False}})
+    before = Notification.objects.filter(recipient=bob, kind="message_new").count()
+    _send(alice, free_convo, "are you there?")
+    assert Notification.objects.filter(recipient=bob, kind="message_new").count() == before
+    update_preferences(user=bob, kinds_channels={"message_new": {"in_app": True}})
+    _send(alice, free_convo, "now?")
+    assert Notification.objects.filter(recipient=bob, kind="message_new").count() == before + 1
