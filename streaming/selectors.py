@@ -211,10 +211,6 @@ def standing_restriction(*, host_id, user_id, now=None) -> ChatRestriction | Non
     return found
 
 
-def is_banned_from(*, host_id, user_id) -> bool:
-    return ChatRestriction.objects.filter(host_id=host_id, user_id=user_id, kind=RestrictionKind.BAN, lifted_at__isnull=True).exists()
-
-
 def restrictions_of(host):
     """The host's bans and timeouts still in force."""
     now = timezone.now()
