@@ -49,6 +49,29 @@ def mallory(db):
 
 
 @pytest.fixture
+def moderator(db):
+    """A moderator as the platform makes one: role, admin access, the moderators group."""
+    from importlib import import_module
+
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+
+    from accounts.models import Role
+
+    # The group comes from a data migration, which a transactional test's flush removes:
+    # rebuilt here from the same migration when missing.
+    group, created = Group.objects.get_or_create(name="moderators")
+    if created:
+        for app_label, model, codename, name in import_module("accounts.migrations.0003_moderators_group").MODERATOR_PERMISSIONS:
+            content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
+            permission, _ = Permission.objects.get_or_create(content_type=content_type, codename=codename, defaults={"name": name})
+            group.permissions.add(permission)
+    user = make_user("mod", role=Role.MODERATOR, is_staff=True)
+    user.groups.add(group)
+    return user
+
+
+@pytest.fixture
 def api():
     """An API client; `api.force_authenticate(user)` to act as someone."""
     return APIClient()

@@ -1,4 +1,4 @@
-"""Analytics fixtures: staff and moderators, time under control, and ways to
+"""Analytics fixtures: staff (moderators: the root conftest), time under control, and ways to
 put rows where the console reads them (through the real services where there
 is one; calls' and purchases' rows seeded directly, since their services need
 sockets and Stripe)."""
@@ -25,13 +25,6 @@ def at(year, month, day, hour=0, minute=0, second=0):
 def staffer(db):
     user = make_user("stella", role=Role.ADMIN)
     user.groups.add(Group.objects.get(name="staff"))
-    return user
-
-
-@pytest.fixture
-def moderator(db):
-    user = make_user("mod", role=Role.MODERATOR)
-    user.groups.add(Group.objects.get(name="moderators"))
     return user
 
 

@@ -32,32 +32,6 @@ def traveller():
         yield t
 
 
-@pytest.fixture
-def moderator(db):
-    from django.contrib.auth.models import Group
-
-    from accounts.models import Role
-    from accounts.tests.factories import make_user
-
-    from django.contrib.auth.models import Permission
-
-    # The group comes from a data migration, which a transactional test's flush removes:
-    # rebuilt here from the same migration when missing.
-    group, created = Group.objects.get_or_create(name="moderators")
-    if created:
-        from importlib import import_module
-
-        from django.contrib.contenttypes.models import ContentType
-
-        for app_label, model, codename, name in import_module("accounts.migrations.0003_moderators_group").MODERATOR_PERMISSIONS:
-            content_type, _ = ContentType.objects.get_or_create(app_label=app_label, model=model)
-            permission, _ = Permission.objects.get_or_create(content_type=content_type, codename=codename, defaults={"name": name})
-            group.permissions.add(permission)
-    user = make_user("mod", role=Role.MODERATOR, is_staff=True)
-    user.groups.add(group)
-    return user
-
-
 def assert_ledger_consistent():
     from ledger.checks import run_all
 

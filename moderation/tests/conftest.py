@@ -11,13 +11,6 @@ from accounts.tests.factories import make_creator, make_user
 
 
 @pytest.fixture
-def moderator(db):
-    user = make_user("mod", role=Role.MODERATOR)
-    user.groups.add(Group.objects.get(name="moderators"))
-    return user
-
-
-@pytest.fixture
 def other_moderator(db):
     user = make_user("mod2", role=Role.MODERATOR)
     user.groups.add(Group.objects.get(name="moderators"))

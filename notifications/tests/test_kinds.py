@@ -24,23 +24,6 @@ def ringable(alice, bob):
     return alice, bob
 
 
-@pytest.fixture
-def moderator(db):
-    from django.contrib.auth.models import Group
-
-    from accounts.models import Role
-    from accounts.tests.factories import make_user
-
-    from django.contrib.auth.models import Permission
-
-    user = make_user("mod", role=Role.MODERATOR, is_staff=True)
-    # Seeded by a data migration; a transactional test elsewhere may have flushed it.
-    group, _ = Group.objects.get_or_create(name="moderators")
-    group.permissions.add(Permission.objects.get(codename="ban_user", content_type__app_label="accounts"))
-    user.groups.add(group)
-    return user
-
-
 @pytest.mark.django_db
 def test_a_ring_notifies_the_creator_and_pushes_after_commit(
     ringable, listen, push_service, eager_tasks, django_capture_on_commit_callbacks
