@@ -90,12 +90,6 @@ def recipient_settings(user_id) -> RecipientSettings:
     return RecipientSettings(*row) if row else RecipientSettings(None, False, False)
 
 
-def channels_for(user_id, kind: str) -> dict:
-    """{channel: bool} for one person and kind (one indexed read)."""
-    overrides = NotificationSettings.objects.filter(user_id=user_id).values_list("channels", flat=True).first()
-    return kinds.resolve_channels(kind, overrides)
-
-
 def channels_for_many(user_ids: Iterable, kind: str) -> dict:
     """{user_id: {channel: bool}} for a batch of recipients (one query)."""
     ids = list(user_ids)
@@ -219,10 +213,7 @@ def notify(
         raise ValueError(f"unknown notification kind {kind!r}")
     if actor is not None and actor.pk == recipient.pk:
         return None
-    if settings_of_recipient is None:
-        channels = channels_for(recipient.pk, kind)
-    else:
-        channels = kinds.resolve_channels(kind, settings_of_recipient.channels)
+    channels = kinds.resolve_channels(kind, (settings_of_recipient or recipient_settings(recipient.pk)).channels)
     if not any(channels.values()):
         return None
     now = timezone.now()

@@ -508,12 +508,15 @@ def _check_slow_mode(stream, user) -> None:
         raise SlowMode(f"Slow mode: one message every {stream.slow_mode_s} seconds.", retry_after_s=stream.slow_mode_s)
 
 
-def chat_standing(stream: LiveStream, user) -> dict:
-    """What stops ``user`` from chatting right now, for the page (None values: nothing)."""
-    restriction = selectors.standing_restriction(host_id=stream.host_id, user_id=user.pk)
+def chat_standing(stream: LiveStream, user, *, standing: selectors.Standing | None = None) -> dict:
+    """What stops ``user`` from chatting right now, for the page (None values: nothing).
+
+    ``standing``: the user's, when the caller has just read it (``selectors.standing_of``).
+    """
+    standing = standing or selectors.standing_of(stream, user)
     return {
-        "timed_out_until": restriction.until.isoformat() if restriction and restriction.kind == RestrictionKind.TIMEOUT else None,
-        "banned": bool(restriction and restriction.kind == RestrictionKind.BAN),
+        "timed_out_until": standing.timeout_until.isoformat() if standing.timeout_until and not standing.banned else None,
+        "banned": standing.banned,
     }
 
 

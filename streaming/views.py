@@ -106,11 +106,12 @@ def room(request, username):
         context["state"] = "signed_out"
         return render(request, "streaming/room.html", context)
     try:
-        context["role"] = services.admit(stream, viewer)
+        standing = selectors.standing_of(stream, viewer)  # one read for admission and the chat's standing
+        context["role"] = services.admit(stream, viewer, standing=standing)
         context["state"] = "watching"
         context["chat"] = selectors.recent_chat(stream)
         if context["role"] == "viewer":
-            context["standing"] = services.chat_standing(stream, viewer)
+            context["standing"] = services.chat_standing(stream, viewer, standing=standing)
     except DomainError as exc:
         context["state"] = "refused"
         context["refusal"] = {"code": exc.code, "message": exc.message}

@@ -108,6 +108,19 @@ def test_timeout_silences_then_expires(host, alice, traveller):
     assert (entry.actor, entry.reason, entry.after["messages_removed"]) == (host, "Spam", 1)
 
 
+def test_the_page_is_told_what_stops_a_viewer_chatting(host, alice, traveller):
+    stream = live(host)
+    assert services.chat_standing(stream, alice) == {"timed_out_until": None, "banned": False}
+    services.timeout_user(stream_id=stream.pk, actor=host, user="alice", seconds=600)
+    until = (START + timedelta(seconds=600)).isoformat()
+    assert services.chat_standing(stream, alice) == {"timed_out_until": until, "banned": False}
+    services.ban_user(stream_id=stream.pk, actor=host, user="alice")
+    assert services.chat_standing(stream, alice) == {"timed_out_until": None, "banned": True}  # the ban says it all
+    traveller.move_to(START + timedelta(seconds=600))
+    services.lift_restriction(stream_id=stream.pk, actor=host, user="alice", kind="ban")
+    assert services.chat_standing(stream, alice) == {"timed_out_until": None, "banned": False}
+
+
 @pytest.mark.parametrize("seconds", [0, 14 * 24 * 3600 + 1, True])
 def test_timeouts_last_one_second_to_two_weeks(host, alice, seconds):
     stream = live(host)
