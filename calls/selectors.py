@@ -3,9 +3,9 @@
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Aggregate, BooleanField, Count, ExpressionWrapper, IntegerField, Q
+from django.db.models import Aggregate, BooleanField, ExpressionWrapper, IntegerField, Q
 
-from calls.models import LIVE_Q, CallSession, CallStatus
+from calls.models import LIVE_Q, LIVE_STATUSES, CallSession, CallStatus
 from digis.errors import NotFound
 
 
@@ -82,8 +82,18 @@ def wallet_lines(ids: list[str], viewer) -> dict[str, dict]:
 def live_call_counts() -> dict[str, int]:
     """{status: calls} over the live states only: one query on the live partial
     index, whatever the number of ended calls."""
-    rows = CallSession.objects.filter(LIVE_Q).values_list("status").annotate(n=Count("id")).order_by()
-    return {status: n for status, n in rows}
+    # Written out: the console's "right now" reads it on every refresh, and
+    # building it with the ORM took three times as long as running it (~1.0 of
+    # 1.4 ms). The IN list is the partial index's own predicate (LIVE_Q).
+    with connection.cursor() as cursor:
+        cursor.execute(_LIVE_COUNTS_SQL, [s.value for s in LIVE_STATUSES])
+        return {status: n for status, n in cursor.fetchall()}
+
+
+_LIVE_COUNTS_SQL = (
+    f"SELECT status, COUNT(*) FROM {CallSession._meta.db_table} "
+    f"WHERE status IN ({', '.join(['%s'] * len(LIVE_STATUSES))}) GROUP BY status"
+)
 
 
 def calls_ended_between(start, end):
