@@ -146,6 +146,16 @@ class PurchasesSource(Source):
         return card_purchases_between(*_all_time()).aggregate(first=Min("succeeded_at"))["first"]
 
 
+def _streamed(rows, start: dt.datetime, end: dt.datetime):
+    """The job's chunks (a day, a month) are read through a server-side cursor,
+    a few thousand rows at a time; the dashboard's live minutes (an hour or so)
+    in one fetch: a cursor costs three more round trips than the rows it saves."""
+    return rows.iterator(chunk_size=5000) if end - start > STREAM_OVER else rows
+
+
+STREAM_OVER = dt.timedelta(hours=6)
+
+
 # Every call counts as rung; these flags and end reasons say how far it got.
 CALL_OUTCOMES = ("rung", "answered", "connected", "completed", "insufficient_funds", "dropped", "failed",
                  "declined", "missed", "cancelled")
@@ -171,7 +181,7 @@ class CallsSource(Source):
         from calls.selectors import calls_ended_between
 
         rows = Counts()
-        for ended_at, _creator, end_reason, answered, connected, seconds in calls_ended_between(start, end).iterator(chunk_size=5000):
+        for ended_at, _creator, end_reason, answered, connected, seconds in _streamed(calls_ended_between(start, end), start, end):
             hour = floor_hour(ended_at)
             for outcome in _outcomes(end_reason, answered, connected):
                 rows.add(("calls", outcome, hour), 1)
@@ -184,7 +194,7 @@ class CallsSource(Source):
         from calls.selectors import calls_ended_between
 
         rows = Counts()
-        for ended_at, creator_id, end_reason, answered, connected, seconds in calls_ended_between(start, end).iterator(chunk_size=5000):
+        for ended_at, creator_id, end_reason, answered, connected, seconds in _streamed(calls_ended_between(start, end), start, end):
             day = ended_at.astimezone(tz).date()
             creator_id = str(creator_id)
             for outcome in _outcomes(end_reason, answered, connected):
