@@ -1,0 +1,29 @@
+"""Database helpers shared by the apps."""
+
+import psycopg
+from django.db import connection
+
+
+def fetch_prepared(sql: str, params, *, all_rows: bool = False):
+    """Run one statement as a server-side prepared statement (PostgreSQL only)
+    and return its first row (or all of them).
+
+    Django's cursors bind parameters on the client and send a new statement
+    every time, which PostgreSQL parses and plans on every call. A psycopg
+    cursor that binds on the server prepares it once per connection (OPTIONS
+    "prepare_threshold" in settings: statements of server-binding cursors are
+    prepared at first use; Django's never are). For the few hot statements
+    where planning is a good part of the cost: the ledger's post, the console's
+    live counts. Django's wrapper around the cursor keeps its error
+    translation, execute_wrappers and query log.
+    """
+    with connection.cursor() as django_cursor:  # connects, checks health and thread sharing
+        with psycopg.Cursor(django_cursor.connection) as bound:
+            logged = connection.queries_logged
+            cursor = connection.make_debug_cursor(bound) if logged else connection.make_cursor(bound)
+            cursor.execute(sql, params)
+            result = cursor.fetchall() if all_rows else cursor.fetchone()
+    if logged and connection.queries_log and connection.queries_log[-1]["sql"] is None:
+        # Django reads the SQL it logs off client-binding cursors only.
+        connection.queries_log[-1]["sql"] = connection.ops.compose_sql(sql, params)
+    return result
