@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Aggregate, BooleanField, ExpressionWrapper, IntegerField, Q
+from django.db.models import Aggregate, BooleanField, Count, ExpressionWrapper, IntegerField, Q
 
 from calls.models import LIVE_Q, LIVE_STATUSES, CallSession, CallStatus
 from digis.db import fetch_prepared
@@ -136,6 +136,20 @@ def connected_seconds_by_creator(creator_ids: Iterable, start, end) -> dict[str,
     out: dict[str, list[int]] = {}
     for creator_id, seconds in rows:
         out.setdefault(str(creator_id), []).append(seconds)
+    return out
+
+
+def connected_seconds_counts(creator_ids: Iterable, start, end) -> dict[str, dict[int, int]]:
+    """{creator id: {seconds: how many calls lasted that long}} over these
+    creators' connected calls that ended in [start, end): what their medians
+    need, as counts (a part of a period the console keeps and adds to)."""
+    ids = [str(creator_id) for creator_id in creator_ids]
+    if not ids:
+        return {}
+    rows = _connected_calls(ids, start, end).values_list("creator_id", "active_seconds").annotate(n=Count("id")).order_by()
+    out: dict[str, dict[int, int]] = {}
+    for creator_id, seconds, n in rows:
+        out.setdefault(str(creator_id), {})[seconds] = n
     return out
 
 

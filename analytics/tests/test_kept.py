@@ -4,8 +4,12 @@ heads, the route sums) gives exactly the figures computed from scratch."""
 
 import datetime as dt
 
+import itertools
+
 import pytest
 from django.core.cache import cache
+from hypothesis import given
+from hypothesis import strategies as st
 from django.db import transaction
 
 from analytics import rollups, selectors
@@ -69,10 +73,24 @@ def test_a_dashboard_from_kept_parts_equals_the_one_computed_from_the_sources(pe
         scratch = selectors.dashboard(period)
         transaction.set_rollback(True)
 
-    assert {"previous", "day-totals", "day-rows", "creators", "head"} <= set(kept_parts)
+    assert {"previous", "day-totals", "day-rows", "creators", "head", "medians"} <= set(kept_parts)
     assert again == first
     shown = set(first) - {"lag_seconds"}
     assert {name: again[name] for name in shown} == {name: scratch[name] for name in shown}
     # (and they are not empty: both weeks have money and calls)
     assert again["revenue_previous"]["tokens_spent"] > 0 and again["calls_previous"]["rung"] == 21
     assert again["calls"]["totals"]["rung"] == 24 and [row["username"] for row in again["top_creators"]] == ["carol", "bob"]
+
+
+@given(st.lists(st.integers(0, 40), max_size=15), st.lists(st.integers(0, 40), max_size=8))
+def test_the_median_of_kept_and_recent_durations_is_the_lower_median_of_all(kept, recent):
+    counts = {}
+    for value in kept:
+        counts[value] = counts.get(value, 0) + 1
+    more = {}
+    for value in recent:
+        more[value] = more.get(value, 0) + 1
+    values = sorted(counts)
+    running = list(itertools.accumulate(counts[v] for v in values))
+    both = sorted(kept + recent)
+    assert selectors._lower_median(values, running, more) == (both[(len(both) - 1) // 2] if both else None)
