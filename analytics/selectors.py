@@ -705,7 +705,7 @@ def _creator_medians(ids: list[str], period: Period, now) -> dict[str, int]:
     settled days do not change, so their durations are kept as a sorted list of
     distinct values with running counts; the days after them are counted now,
     and the median is searched over both."""
-    from calls.selectors import connected_seconds_counts, median_connected_seconds_by_creator
+    from calls.selectors import connected_seconds_counts, connected_seconds_distribution, median_connected_seconds_by_creator
 
     start, end = period.bounds(now)
     filled = _fill().creators.get("calls")
@@ -717,14 +717,7 @@ def _creator_medians(ids: list[str], period: Period, now) -> dict[str, int]:
     split = max(start, min(end, rollups.local_midnight(split_day)))
     ordered = sorted(ids)
 
-    def compute():
-        kept = {}
-        for creator_id, counts in connected_seconds_counts(ordered, start, split).items():
-            values = sorted(counts)
-            kept[creator_id] = (values, list(itertools.accumulate(counts[v] for v in values)))
-        return kept
-
-    settled = _kept(compute, "medians", period.start, split_day, hashlib.sha256(",".join(ordered).encode()).hexdigest())
+    settled = _kept(lambda: connected_seconds_distribution(ordered, start, split), "medians", period.start, split_day, hashlib.sha256(",".join(ordered).encode()).hexdigest())
     recent = connected_seconds_counts(ordered, split, end) if end > split else {}
     medians = {}
     for creator_id in ordered:

@@ -1,5 +1,6 @@
 """Reads other apps share: who is busy in a call, and a call as its parties see it."""
 
+import itertools
 from collections.abc import Iterable
 
 from django.db import connection
@@ -141,8 +142,7 @@ def connected_seconds_by_creator(creator_ids: Iterable, start, end) -> dict[str,
 
 def connected_seconds_counts(creator_ids: Iterable, start, end) -> dict[str, dict[int, int]]:
     """{creator id: {seconds: how many calls lasted that long}} over these
-    creators' connected calls that ended in [start, end): what their medians
-    need, as counts (a part of a period the console keeps and adds to)."""
+    creators' connected calls that ended in [start, end)."""
     ids = [str(creator_id) for creator_id in creator_ids]
     if not ids:
         return {}
@@ -150,6 +150,36 @@ def connected_seconds_counts(creator_ids: Iterable, start, end) -> dict[str, dic
     out: dict[str, dict[int, int]] = {}
     for creator_id, seconds, n in rows:
         out.setdefault(str(creator_id), {})[seconds] = n
+    return out
+
+
+_DISTRIBUTION_SQL = f"""
+SELECT creator_id::text, array_agg(seconds ORDER BY seconds), array_agg(n ORDER BY seconds)
+  FROM (SELECT creator_id, active_seconds AS seconds, COUNT(*) AS n
+          FROM {CallSession._meta.db_table}
+         WHERE creator_id = ANY(%s::uuid[]) AND status = %s AND active_at IS NOT NULL AND ended_at >= %s AND ended_at < %s
+         GROUP BY creator_id, active_seconds) AS per_value
+ GROUP BY creator_id
+"""
+
+
+def connected_seconds_distribution(creator_ids: Iterable, start, end) -> dict[str, tuple[list[int], list[int]]]:
+    """{creator id: (their distinct connected seconds ascending, how many calls
+    lasted at most each)} over calls that ended in [start, end): what the
+    console keeps of settled days to take exact medians without sorting them
+    again. On PostgreSQL one row per creator (the counting stays in the
+    database: as rows, 90 days of 20 busy creators were ~36,000)."""
+    ids = [str(creator_id) for creator_id in creator_ids]
+    if not ids:
+        return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_DISTRIBUTION_SQL, [ids, CallStatus.ENDED.value, start, end])
+            return {creator_id: (values, list(itertools.accumulate(counts))) for creator_id, values, counts in cursor.fetchall()}
+    out = {}
+    for creator_id, counts in connected_seconds_counts(ids, start, end).items():
+        values = sorted(counts)
+        out[creator_id] = (values, list(itertools.accumulate(counts[v] for v in values)))
     return out
 
 
