@@ -42,7 +42,7 @@ RightNowSerializer = inline_serializer(
         "users_online": serializers.IntegerField(),
         "live_calls": serializers.IntegerField(),
         "calls_ringing": serializers.IntegerField(),
-        "live_streams": serializers.IntegerField(allow_null=True, help_text="null until live streaming exists."),
+        "live_streams": serializers.IntegerField(),
     },
 )
 

@@ -17,7 +17,6 @@ import bisect
 import contextvars
 import datetime as dt
 import hashlib
-import importlib
 import itertools
 import json
 import sys
@@ -34,6 +33,7 @@ from django.utils import timezone
 from analytics import figures, histogram, rollups
 from analytics.models import ActiveUser, ActiveUserDay, CreatorDailyCount, DailyCount, FillState, HourlyCount, RouteDay, RouteHour
 from analytics.sources import CREATOR_STAT_SOURCE, SOURCES, STAT_SOURCE
+from digis.db import fetch_prepared
 from digis.errors import InvalidInput
 
 PERIODS = {"today": 1, "7d": 7, "30d": 30, "90d": 90, "365d": 365}
@@ -45,41 +45,22 @@ GRAINS = ("day", "week", "month")
 # --- right now -------------------------------------------------------------------
 
 
-def _optional_module(name: str):
-    """Another app's module if it exists (streaming lands in parallel)."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-def live_stream_count() -> int | None:
-    """Live streams now, from streaming.selectors once it exists (None before)."""
-    streaming = _optional_module("streaming.selectors")
-    if streaming is None:
-        return None
-    if hasattr(streaming, "live_stream_count"):
-        return int(streaming.live_stream_count())
-    if hasattr(streaming, "live_user_ids"):
-        return len(streaming.live_user_ids(None))
-    return None
-
-
 def right_now() -> dict:
-    """Users online, live calls, calls ringing, live streams: exact, each one
-    cheap read (a Redis sorted-set count; a count over the live calls' partial
-    index; streaming's own selector)."""
-    from calls.models import CallStatus
-    from calls.selectors import live_call_counts
+    """Users online, live calls, calls ringing, live streams: exact, in two
+    round trips (a Redis sorted-set count; one prepared statement over the
+    live calls' and live streams' partial indexes)."""
+    from calls.selectors import LIVE_CALLS_SQL
     from digis.realtime import presence
+    from streaming.selectors import LIVE_STREAMS_SQL
 
-    calls = live_call_counts()
-    return {
-        "users_online": presence.online_count(),
-        "live_calls": sum(n for status, n in calls.items() if status != CallStatus.REQUESTED),
-        "calls_ringing": calls.get(CallStatus.REQUESTED, 0),
-        "live_streams": live_stream_count(),
-    }
+    sql = f"SELECT calls.ringing, calls.live, ({LIVE_STREAMS_SQL}) FROM ({LIVE_CALLS_SQL}) AS calls"
+    if connection.vendor == "postgresql":
+        ringing, live, streams = fetch_prepared(sql, [])
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            ringing, live, streams = cursor.fetchone()
+    return {"users_online": presence.online_count(), "live_calls": live, "calls_ringing": ringing, "live_streams": streams}
 
 
 # --- periods ---------------------------------------------------------------------

@@ -7,7 +7,6 @@ from django.db import connection
 from django.db.models import Aggregate, BooleanField, Count, ExpressionWrapper, IntegerField, Q
 
 from calls.models import LIVE_Q, LIVE_STATUSES, CallSession, CallStatus
-from digis.db import fetch_prepared
 from digis.errors import NotFound
 
 
@@ -81,24 +80,15 @@ def wallet_lines(ids: list[str], viewer) -> dict[str, dict]:
 # --- for the operations console (analytics) ---------------------------------------
 
 
-def live_call_counts() -> dict[str, int]:
-    """{status: calls} over the live states only: one query on the live partial
-    index, whatever the number of ended calls."""
-    # Written out and, on PostgreSQL, prepared once per connection: the
-    # console's right-now reads it on every refresh, and building it with the
-    # ORM (~1.0 ms) and planning it (~0.2 ms) took longer than running it. The
-    # statuses are literals, the partial index's own predicate (LIVE_Q): a
-    # prepared plan with them as parameters could not use that index.
-    if connection.vendor == "postgresql":
-        return dict(fetch_prepared(_LIVE_COUNTS_SQL, [], all_rows=True))
-    with connection.cursor() as cursor:
-        cursor.execute(_LIVE_COUNTS_SQL)
-        return dict(cursor.fetchall())
-
-
-_LIVE_COUNTS_SQL = (
-    f"SELECT status, COUNT(*) FROM {CallSession._meta.db_table} "
-    f"WHERE status IN ({', '.join(repr(str(s.value)) for s in LIVE_STATUSES)}) GROUP BY status"
+# The live calls as one row, (ringing, live), counted over the live partial
+# index: the statuses are literals, the index's own predicate (LIVE_Q), so a
+# prepared plan can use it. The console's "right now" embeds it
+# (analytics.selectors.right_now: one statement for every live count).
+LIVE_CALLS_SQL = (
+    f"SELECT COUNT(*) FILTER (WHERE status = '{CallStatus.REQUESTED.value}') AS ringing, "
+    f"COUNT(*) FILTER (WHERE status <> '{CallStatus.REQUESTED.value}') AS live "
+    f"FROM {CallSession._meta.db_table} "
+    f"WHERE status IN ({', '.join(repr(str(s.value)) for s in LIVE_STATUSES)})"
 )
 
 

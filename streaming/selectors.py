@@ -46,6 +46,11 @@ def live_user_ids(user_ids: Iterable | None = None) -> set[str]:
     return {str(user_id) for user_id in user_ids if str(user_id) in live}
 
 
+# Live streams right now, over the live partial index (streaming_live_idx): the
+# console's "right now" embeds it (analytics.selectors.right_now).
+LIVE_STREAMS_SQL = f"SELECT COUNT(*) FROM {LiveStream._meta.db_table} WHERE status = '{StreamStatus.LIVE.value}'"
+
+
 def forget_live_host_ids() -> None:
     cache.delete(LIVE_IDS_CACHE_KEY)
 

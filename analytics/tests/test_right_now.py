@@ -1,7 +1,6 @@
 """'Right now': users online, live calls, calls ringing, live streams; exact."""
 
 import datetime as dt
-import types
 
 import pytest
 from django.db import connection
@@ -55,36 +54,28 @@ def live_call(status, n):
                                       kind="voice", rate=5, status=status)
 
 
-def test_live_calls_and_rings_are_counted_from_the_live_rows_only(people):
-    alice, bob, _ = people
+def test_live_calls_rings_and_streams_are_counted_from_the_live_rows_in_one_statement(people):
+    from streaming.services import end_stream
+    from streaming.tests.conftest import live, make_host
+
+    alice, bob, carol = people
     for n in range(2):
         live_call("requested", n)
     for n, status in enumerate(("accepted", "active", "active", "paused")):
         live_call(status, n)
     for minute in range(30):
         ended_call(alice, bob, ended_at=at(2026, 1, 1, 12, minute), seconds=60)
+    live(make_host(bob))
+    ended = live(make_host(carol))
+    end_stream(stream_id=ended.pk, actor=carol)
 
     with CaptureQueriesContext(connection) as queries:
         now = selectors.right_now()
 
-    assert now["calls_ringing"] == 2
-    assert now["live_calls"] == 4
-    # one query for both figures, filtered on the live states (the partial index's predicate)
-    call_queries = [q["sql"] for q in queries.captured_queries if "calls_callsession" in q["sql"]]
-    assert len(call_queries) == 1 and "requested" in call_queries[0] and "ended" not in call_queries[0]
-
-
-def test_live_streams_come_from_streaming_when_it_exists(monkeypatch):
-    monkeypatch.setattr(selectors, "_optional_module", lambda name: None)
-    assert selectors.right_now()["live_streams"] is None  # before streaming lands: shown as "–"
-
-    counting = types.SimpleNamespace(live_stream_count=lambda: 7)
-    monkeypatch.setattr(selectors, "_optional_module", lambda name: counting if name == "streaming.selectors" else None)
-    assert selectors.right_now()["live_streams"] == 7
-
-    listing = types.SimpleNamespace(live_user_ids=lambda ids: {"a", "b", "c"})
-    monkeypatch.setattr(selectors, "_optional_module", lambda name: listing if name == "streaming.selectors" else None)
-    assert selectors.right_now()["live_streams"] == 3
+    assert (now["calls_ringing"], now["live_calls"], now["live_streams"]) == (2, 4, 1)
+    # one statement for all three, filtered on the live states (the partial indexes' predicates)
+    (sql,) = [q["sql"] for q in queries.captured_queries]
+    assert "'requested'" in sql and "'ended'" not in sql and "'live'" in sql
 
 
 def test_the_right_now_endpoint(staffer, api_as):
