@@ -53,13 +53,7 @@ def right_now() -> dict:
     from digis.realtime import presence
     from streaming.selectors import LIVE_STREAMS_SQL
 
-    sql = f"SELECT calls.ringing, calls.live, ({LIVE_STREAMS_SQL}) FROM ({LIVE_CALLS_SQL}) AS calls"
-    if connection.vendor == "postgresql":
-        ringing, live, streams = fetch_prepared(sql, [])
-    else:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            ringing, live, streams = cursor.fetchone()
+    ringing, live, streams = fetch_prepared(f"SELECT calls.ringing, calls.live, ({LIVE_STREAMS_SQL}) FROM ({LIVE_CALLS_SQL}) AS calls", [])
     return {"users_online": presence.online_count(), "live_calls": live, "calls_ringing": ringing, "live_streams": streams}
 
 
@@ -369,7 +363,7 @@ def creator_totals(stats, period: Period, *, now=None, creator_ids=None, subgrou
                 settled = _kept(
                     lambda: list(_creator_sums(stats, period.start, first_recent - dt.timedelta(days=1), ids, subgroup, by_subgroup).items()),
                     "creators", ",".join(stats), subgroup, by_subgroup, period.start, first_recent,
-                    hashlib.sha256(",".join(ids).encode()).hexdigest(),
+                    _ids_key(ids),
                 )
                 for key, total in settled:
                     out[key] += total
@@ -472,6 +466,11 @@ def _creator_rows(stat: str, subgroup: str | None, first_day: dt.date, last_day:
     if subgroup is not None:
         rows = rows.filter(subgroup=subgroup)
     return rows.values_list("creator_id").annotate(total=Sum("value")).order_by()
+
+
+def _ids_key(sorted_ids: list[str]) -> str:
+    """A short cache-key part for a sorted list of creator ids."""
+    return hashlib.sha256(",".join(sorted_ids).encode()).hexdigest()
 
 
 def _kept(compute, *key_parts):
@@ -698,7 +697,7 @@ def _creator_medians(ids: list[str], period: Period, now) -> dict[str, int]:
     split = max(start, min(end, rollups.local_midnight(split_day)))
     ordered = sorted(ids)
 
-    settled = _kept(lambda: connected_seconds_distribution(ordered, start, split), "medians", period.start, split_day, hashlib.sha256(",".join(ordered).encode()).hexdigest())
+    settled = _kept(lambda: connected_seconds_distribution(ordered, start, split), "medians", period.start, split_day, _ids_key(ordered))
     recent = connected_seconds_counts(ordered, split, end) if end > split else {}
     medians = {}
     for creator_id in ordered:

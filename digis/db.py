@@ -4,9 +4,10 @@ import psycopg
 from django.db import connection
 
 
-def fetch_prepared(sql: str, params, *, all_rows: bool = False):
-    """Run one statement as a server-side prepared statement (PostgreSQL only)
-    and return its first row (or all of them).
+def fetch_prepared(sql: str, params) -> tuple | None:
+    """Run one statement and return its first row: on PostgreSQL as a
+    server-side prepared statement, elsewhere (SQLite, the embedded default)
+    through Django's own cursor.
 
     Django's cursors bind parameters on the client and send a new statement
     every time, which PostgreSQL parses and plans on every call. A psycopg
@@ -17,13 +18,17 @@ def fetch_prepared(sql: str, params, *, all_rows: bool = False):
     live counts. Django's wrapper around the cursor keeps its error
     translation, execute_wrappers and query log.
     """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params or None)
+            return cursor.fetchone()
     with connection.cursor() as django_cursor:  # connects, checks health and thread sharing
         with psycopg.Cursor(django_cursor.connection) as bound:
             logged = connection.queries_logged
             cursor = connection.make_debug_cursor(bound) if logged else connection.make_cursor(bound)
             cursor.execute(sql, params)
-            result = cursor.fetchall() if all_rows else cursor.fetchone()
+            row = cursor.fetchone()
     if logged and connection.queries_log and connection.queries_log[-1]["sql"] is None:
         # Django reads the SQL it logs off client-binding cursors only.
         connection.queries_log[-1]["sql"] = connection.ops.compose_sql(sql, params)
-    return result
+    return row
