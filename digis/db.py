@@ -32,3 +32,10 @@ def fetch_prepared(sql: str, params) -> tuple | None:
         # Django reads the SQL it logs off client-binding cursors only.
         connection.queries_log[-1]["sql"] = connection.ops.compose_sql(sql, params)
     return row
+
+
+def db_param(model, field_name: str, value):
+    """``value`` as the database stores ``model``'s ``field_name``, for a parameter of
+    hand-written SQL: Django's own conversion (a UUID is a ``uuid`` on PostgreSQL,
+    32 hex digits on SQLite; a foreign key converts like the key it points to)."""
+    return model._meta.get_field(field_name).get_db_prep_value(value, connection)

@@ -7,6 +7,7 @@ from django.db.models import Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from digis.db import db_param, fetch_prepared
 from ledger.models import Account, AccountKind, Entry, SystemAccount, Transaction, TransactionKind
 
 SYSTEM_LABELS = {
@@ -24,9 +25,15 @@ def display_name(user) -> str:
     return name or user.username
 
 
+# A user has at most one account of each kind (ledger_account_owner_matches_kind: shard 0).
+# Written out and prepared (digis.db.fetch_prepared): the nav's balance chip reads it on every
+# signed-in page, where building the ORM query cost five times running it (0.94 ms of CPU).
+_BALANCE_SQL = f"SELECT balance FROM {Account._meta.db_table} WHERE user_id = %s AND kind = %s"
+
+
 def _account_balance(user, kind) -> int:
-    value = Account.objects.filter(user_id=user.pk, kind=kind).values_list("balance", flat=True).first()
-    return int(value or 0)
+    row = fetch_prepared(_BALANCE_SQL, [db_param(Account, "user", user.pk), str(kind)])
+    return int(row[0]) if row else 0
 
 
 def wallet_balance_of(*, user) -> int:
