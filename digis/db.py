@@ -14,8 +14,9 @@ def fetch_prepared(sql: str, params) -> tuple | None:
     cursor that binds on the server prepares it once per connection (OPTIONS
     "prepare_threshold" in settings: statements of server-binding cursors are
     prepared at first use; Django's never are). For the few hot statements
-    where planning is a good part of the cost: the ledger's post, the console's
-    live counts. Django's wrapper around the cursor keeps its error
+    where planning or building the ORM query is a good part of the cost: the
+    ledger's post, the console's live counts, the balance and unread count
+    every signed-in page's navigation reads. Django's wrapper around the cursor keeps its error
     translation, execute_wrappers and query log.
     """
     if connection.vendor != "postgresql":
