@@ -510,8 +510,11 @@ def main():
                 events.append((user, json.dumps(event).encode()))
             return events
 
-        def listen_to(user):
-            """Join a channel to the user's socket group; returns a wait for the next message on it."""
+        def listen_to(user, event_type="wallet.updated"):
+            """Join a channel to the user's socket group; returns a wait for the next ``event_type`` on it.
+
+            Other events on the way are skipped: a credited purchase also notifies its buyer
+            (notification.new), and the balance push is detached, so either may come first."""
             from asgiref.sync import async_to_sync
             from channels.layers import get_channel_layer
 
@@ -520,7 +523,13 @@ def main():
             async_to_sync(layer.group_add)(f"user.{user.pk}", channel)
 
             async def receive():
-                return await asyncio.wait_for(layer.receive(channel), 10)
+                async def wanted():
+                    while True:
+                        message = await layer.receive(channel)
+                        if message.get("event", {}).get("type") == event_type:
+                            return message
+
+                return await asyncio.wait_for(wanted(), 10)
 
             return async_to_sync(receive)
 
