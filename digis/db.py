@@ -16,8 +16,8 @@ def fetch_prepared(sql: str, params) -> tuple | None:
     prepared at first use; Django's never are). For the few hot statements
     where planning or building the ORM query is a good part of the cost: the
     ledger's post, the console's live counts, the balance and unread count
-    every signed-in page's navigation reads. Django's wrapper around the cursor keeps its error
-    translation, execute_wrappers and query log.
+    every signed-in page's navigation reads. Django's wrapper around the
+    cursor keeps its error translation, execute_wrappers and query log.
     """
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:

@@ -23,10 +23,11 @@ class ManifestStaticFilesStorage(CompressedManifestStaticFilesStorage):
 
         A page draws about fifteen ``{% static %}`` tags and each one resolved
         the name against the manifest again (fifteen: 0.46 ms of CPU on this
-        machine, in-process; a signed-in Explore page 12.8 -> 11.9 ms). The manifest is read once when the process starts and
-        never changes under it (a deploy restarts the processes), so the answer
-        for a name never changes either. A name missing from the manifest still
-        raises every time (nothing is remembered for it).
+        machine, in-process; a signed-in Explore page 12.8 -> 11.9 ms). The
+        manifest is read once when the process starts and never changes under
+        it (a deploy restarts the processes), so the answer for a name never
+        changes either. A name missing from the manifest still raises every
+        time (nothing is remembered for it).
         """
         if force:
             return super().url(name, force=True)

@@ -25,7 +25,7 @@ def display_name(user) -> str:
     return name or user.username
 
 
-# A user has at most one account of each kind (ledger_account_owner_matches_kind: shard 0).
+# A user has at most one account of each kind (ledger_one_account_per_user_kind).
 # Written out and prepared (digis.db.fetch_prepared): the nav's balance chip reads it on every
 # signed-in page, where building the ORM query cost five times running it (0.94 ms of CPU).
 _BALANCE_SQL = f"SELECT balance FROM {Account._meta.db_table} WHERE user_id = %s AND kind = %s"
