@@ -42,6 +42,7 @@ from analytics.models import (
     RouteHour,
 )
 from analytics.sources import SOURCES, UTC, floor_hour
+from digis.db import db_param
 
 logger = logging.getLogger(__name__)
 
@@ -391,7 +392,7 @@ def add_active_users(users: set) -> int:
 def _user_pk(user_id):
     from accounts.models import User
 
-    return User._meta.pk.get_db_prep_value(uuid.UUID(str(user_id)), connection)
+    return db_param(User, "id", uuid.UUID(str(user_id)))
 
 
 def earliest_day() -> dt.date | None:

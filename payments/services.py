@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from digis.db import db_param
 from digis.realtime.events import send_event_on_commit
 from notifications.models import NotificationKind
 from notifications.services import notify
@@ -514,7 +515,7 @@ def _on_payment_intent_succeeded(intent: dict) -> str:
                     str(credit.pk),
                     _id_of(intent.get("latest_charge")),
                     connection.ops.adapt_datetimefield_value(timezone.now()),
-                    Purchase._meta.pk.get_db_prep_value(purchase.pk, connection),
+                    db_param(Purchase, "id", purchase.pk),
                 ],
             )
             moved = cursor.rowcount

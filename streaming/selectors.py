@@ -16,6 +16,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from digis.db import db_param
 from digis.realtime import rooms
 from streaming.exceptions import StreamNotFound
 from streaming.models import LIVE_Q, ChannelModerator, ChatMessage, ChatRestriction, LiveStream, RestrictionKind, StreamStatus, Ticket, Tip
@@ -141,13 +142,12 @@ def standing_of(stream: LiveStream, user, *, client_key: str = "") -> Standing:
     """
     if user is None or user.pk is None:
         return NO_STANDING
-    uuid = LiveStream._meta.pk
     params = {
-        "stream": uuid.get_db_prep_value(stream.pk, connection),
-        "host": uuid.get_db_prep_value(stream.host_id, connection),
-        "user": uuid.get_db_prep_value(user.pk, connection),
+        "stream": db_param(LiveStream, "id", stream.pk),
+        "host": db_param(LiveStream, "host", stream.host_id),
+        "user": db_param(ChatRestriction, "user", user.pk),
         "ban": RestrictionKind.BAN.value, "timeout": RestrictionKind.TIMEOUT.value,
-        "now": ChatRestriction._meta.get_field("until").get_db_prep_value(timezone.now(), connection),
+        "now": db_param(ChatRestriction, "until", timezone.now()),
         "key": client_key,
     }
     with connection.cursor() as cursor:
